@@ -1,0 +1,158 @@
+"""The ``dfdetect`` command line: one thin entry point over the package.
+
+Exit codes: 0 every input handled, 3 some inputs failed (each with its reason in the output), 2 usage
+errors, 1 an internal error. A verdict is data in the output, never an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Bad arguments or a missing prerequisite the user can fix; exit code 2."""
+
+
+def _quiet_logs() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("GLOG_minloglevel", "2")
+
+
+# --- models ------------------------------------------------------------------------------------------------
+def cmd_models_fetch(args: argparse.Namespace) -> int:
+    from dfdetect.model_files import ModelFileError, fetch_models
+
+    try:
+        paths = fetch_models(names=args.name or None, source=args.source, dest_dir=args.dir,
+                             use_url=not args.no_url, log=lambda m: print(m, file=sys.stderr))
+    except ModelFileError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INTERNAL
+    for name, path in paths.items():
+        print(f"{name}\t{path}")
+    return EXIT_OK
+
+
+# --- probe -------------------------------------------------------------------------------------------------
+def cmd_probe(args: argparse.Namespace) -> int:
+    from dfdetect.media import MediaError, probe
+
+    code = EXIT_OK
+    for path in args.video:
+        try:
+            info = probe(path).to_dict()
+            info["status"] = "ok"
+        except MediaError as e:
+            info = {"path": path, "status": "failed", "reason": str(e)}
+            code = EXIT_PARTIAL
+        if args.json:
+            print(json.dumps(info))
+        elif info["status"] == "ok":
+            audio = (f"{info['audio_codec']} {info['sample_rate']} Hz x{info['channels']}"
+                     if info["has_audio"] else "no audio")
+            print(f"{path}: {info['width']}x{info['height']} (rotation {info['rotation']}), "
+                  f"{info['fps']:g} fps, {info['duration']:.2f} s, {info['video_codec']}; {audio}")
+        else:
+            print(f"{path}: failed: {info['reason']}", file=sys.stderr)
+    return code
+
+
+# --- preprocess --------------------------------------------------------------------------------------------
+def cmd_preprocess(args: argparse.Namespace) -> int:
+    from dfdetect.config import load_config
+    from dfdetect.preprocess import preprocess
+
+    cfg = load_config(args.config, args.set)
+    summary = preprocess(args.inputs, args.out, config=cfg, shard_index=args.shard_index,
+                         num_shards=args.num_shards, workers=args.workers, retry_failed=args.retry_failed,
+                         progress=not args.no_progress)
+    print(f"{summary.ok} ok, {summary.failed} failed, {summary.windows} windows "
+          f"({summary.skipped} done in an earlier run) -> {summary.manifest}")
+    for path, reason in summary.failures[:20]:
+        print(f"  failed: {path}: {reason}", file=sys.stderr)
+    if len(summary.failures) > 20:
+        print(f"  ... and {len(summary.failures) - 20} more in {summary.manifest}", file=sys.stderr)
+    return summary.exit_code
+
+
+# --- parser ------------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dfdetect",
+        description="Multimodal deepfake video detection: face track + voice + their agreement.",
+        epilog="Exit codes: 0 all inputs handled, 3 some inputs failed (reasons in the output), "
+               "2 usage error, 1 internal error.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    models = sub.add_parser("models", help="manage the face-detector model files")
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    fetch = msub.add_parser(
+        "fetch", help="get and verify the BlazeFace model files",
+        description="Gets the BlazeFace short- and full-range .tflite files into the cache ($DFDETECT_MODELS, "
+                    "else saved_models/mediapipe/, else ~/.cache/dfdetect/mediapipe), trying: --source, the "
+                    "cache, the official MediaPipe asset address, then the mediapipe==0.10.21 wheel from the "
+                    "package index. Every file is checked against its sha256.")
+    fetch.add_argument("--name", action="append", choices=["short", "full"], help="only this model (repeatable)")
+    fetch.add_argument("--source", help="a .tflite file or folder you already have")
+    fetch.add_argument("--dir", help="cache folder to fill (default: see above)")
+    fetch.add_argument("--no-url", action="store_true", help="skip the official address (offline machines)")
+    fetch.set_defaults(func=cmd_models_fetch)
+
+    probe = sub.add_parser("probe", help="show a video's size (as displayed), fps, duration and audio")
+    probe.add_argument("video", nargs="+")
+    probe.add_argument("--json", action="store_true", help="one JSON object per video")
+    probe.set_defaults(func=cmd_probe)
+
+    pre = sub.add_parser(
+        "preprocess", help="videos -> face-crop windows + aligned audio in TFRecord shards",
+        description="Detects and tracks the face (MediaPipe), cuts aligned windows of face crops and 16 kHz "
+                    "audio, and writes OUT/shards/*.tfrecord plus OUT/manifest.csv (one row per input: "
+                    "path,status,reason,windows,face_ratio,has_audio,...) and OUT/windows.csv. Resumable: "
+                    "rerun the same command after a crash and finished videos are skipped.")
+    pre.add_argument("inputs", nargs="+", help="videos, folders (recursive, or a dataset root) or CSV lists")
+    pre.add_argument("--out", required=True, help="output folder")
+    pre.add_argument("--config", default="cpu-small", help="preset name or YAML file (default cpu-small)")
+    pre.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                     help="override one setting, e.g. --set media.fps=12 (repeatable)")
+    pre.add_argument("--workers", type=int, help="worker processes (0 = one per core)")
+    pre.add_argument("--shard-index", type=int, default=0, help="this machine's part of the input list")
+    pre.add_argument("--num-shards", type=int, default=1, help="how many machines share the input list")
+    pre.add_argument("--retry-failed", action="store_true", help="retry inputs that failed in an earlier run")
+    pre.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pre.set_defaults(func=cmd_preprocess)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_logs()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse: 2 for usage errors, 0 for --help
+        return int(e.code or 0)
+    try:
+        return int(args.func(args))
+    except (UsageError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001
+        print(f"internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,208 @@
+"""Typed, frozen configuration with named presets.
+
+Every stage reads its settings from one of these dataclasses, never from constants scattered through
+notebooks. Presets are registered by name (``cpu-small``, ``colab-gpu``) and any field can be overridden
+from a YAML file or ``key=value`` pairs::
+
+    cfg = get_config("cpu-small")
+    cfg = cfg.override(media={"fps": 12})
+    cfg = load_config("my_run.yaml")      # {"preset": "cpu-small", "media": {"fps": 12}}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    """How video and audio are decoded.
+
+    Args:
+        fps: frames per second after timestamp resampling (>= 12 keeps lip motion visible).
+        sample_rate: audio sample rate after resampling, mono.
+        max_side: frames whose longer side exceeds this are downscaled while decoding (bounds memory on
+            4K input); crops are taken from the downscaled frame.
+    """
+
+    fps: float = 15.0
+    sample_rate: int = 16000
+    max_side: int = 1280
+
+
+@dataclass(frozen=True)
+class FaceConfig:
+    """Face detection, tracking and cropping.
+
+    Args:
+        crop_size: side of the square face crop in pixels.
+        margin: crop side as a multiple of the detected box's longer side.
+        detect_every: run the detector on every k-th sampled frame; boxes between are tracked.
+        min_confidence: detector score threshold.
+        model: ``short`` (BlazeFace short range) or ``full`` (full range sparse).
+        fallback_full_range: try the full-range model on frames where the short-range one finds nothing.
+        smoothing: alpha-beta filter strength on box centre and size (0 = raw detections, towards 1 =
+            smoother and slower to follow).
+        detect_side: longest side of the image given to the detector (BlazeFace works at 128 px anyway).
+    """
+
+    crop_size: int = 112
+    margin: float = 1.4
+    detect_every: int = 3
+    min_confidence: float = 0.5
+    model: str = "short"
+    fallback_full_range: bool = True
+    smoothing: float = 0.3
+    detect_side: int = 640
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """How a video is cut into training/inference windows.
+
+    Args:
+        seconds: window length.
+        hop_seconds: distance between window starts (equal to ``seconds`` for no overlap).
+        min_face_ratio: a window with fewer face frames than this share is still written (its mask says
+            so) unless it has none at all; set > 0 to drop mostly faceless windows.
+        trim_leading_silence: drop leading silence before windowing, so that it cannot become a cue
+            (FakeAVCeleb and AV-Deepfake1M fakes start with a short silence).
+        silence_dbfs: a 20 ms block quieter than this (dB full scale) counts as silence.
+        max_windows: stop after this many windows per video (0 = no limit).
+    """
+
+    seconds: float = 2.0
+    hop_seconds: float = 2.0
+    min_face_ratio: float = 0.0
+    trim_leading_silence: bool = True
+    silence_dbfs: float = -45.0
+    max_windows: int = 0
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Preprocessing run settings.
+
+    Args:
+        workers: parallel worker processes (0 = one per core).
+        shard_mb: start a new shard once the current one passes this size.
+        max_file_gb: refuse inputs larger than this (a clear ``failed`` row instead of hours of decoding).
+        max_seconds: refuse inputs longer than this (0 = no limit).
+    """
+
+    workers: int = 0
+    shard_mb: int = 256
+    max_file_gb: float = 8.0
+    max_seconds: float = 3 * 3600.0
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration of a dfdetect run."""
+
+    name: str = "cpu-small"
+    media: MediaConfig = field(default_factory=MediaConfig)
+    faces: FaceConfig = field(default_factory=FaceConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+
+    @property
+    def frames_per_window(self) -> int:
+        return int(round(self.window.seconds * self.media.fps))
+
+    @property
+    def samples_per_window(self) -> int:
+        return int(round(self.window.seconds * self.media.sample_rate))
+
+    def override(self, **sections: Any) -> Config:
+        """Returns a copy with fields replaced; ``sections`` maps a section name to a dict of fields."""
+        return _merge(self, sections)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def _merge(obj: Any, updates: dict[str, Any]) -> Any:
+    if not updates:
+        return obj
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    changes: dict[str, Any] = {}
+    for key, value in updates.items():
+        if key not in names:
+            raise ValueError(f"unknown config field {key!r} in {type(obj).__name__}; "
+                             f"known: {', '.join(sorted(names))}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ValueError(f"config section {key!r} needs a mapping, got {value!r}")
+            changes[key] = _merge(current, value)
+        else:
+            changes[key] = type(current)(value) if current is not None and value is not None else value
+    return dataclasses.replace(obj, **changes)
+
+
+PRESETS: dict[str, Config] = {}
+
+
+def register_preset(config: Config) -> Config:
+    PRESETS[config.name] = config
+    return config
+
+
+register_preset(Config(name="cpu-small"))
+register_preset(
+    Config(
+        name="colab-gpu",
+        media=MediaConfig(fps=25.0),
+        faces=FaceConfig(crop_size=160, detect_every=2),
+        window=WindowConfig(seconds=2.0, hop_seconds=1.0),
+    )
+)
+# Tiny settings for tests and notebook smoke runs: short windows, small crops.
+register_preset(
+    Config(
+        name="smoke",
+        media=MediaConfig(fps=12.0),
+        faces=FaceConfig(crop_size=64),
+        window=WindowConfig(seconds=1.0, hop_seconds=1.0),
+        preprocess=PreprocessConfig(workers=1),
+    )
+)
+
+
+def get_config(name: str = "cpu-small") -> Config:
+    """Returns a named preset."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown config preset {name!r}; presets: {', '.join(sorted(PRESETS))}") from None
+
+
+def load_config(source: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Loads a preset name or a YAML file, then applies ``section.field=value`` overrides."""
+    if source is None:
+        cfg = get_config()
+    elif str(source) in PRESETS:
+        cfg = get_config(str(source))
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise ValueError(f"{source!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor a file")
+        data = yaml.safe_load(path.read_text()) or {}
+        base = get_config(data.pop("preset", data.pop("name", "cpu-small")))
+        cfg = base.override(**data)
+    for item in overrides or []:
+        key, _, value = item.partition("=")
+        section, _, fname = key.partition(".")
+        if not fname or not _:
+            raise ValueError(f"override {item!r} must look like section.field=value")
+        cfg = cfg.override(**{section: {fname: yaml.safe_load(value)}})
+    return cfg

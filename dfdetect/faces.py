@@ -1,0 +1,336 @@
+"""Face detection (MediaPipe Tasks ``FaceDetector``), tracking between detections, and square crops.
+
+``FaceTracker`` is streaming: push frames in order, get crops back a few frames later. It runs the detector
+on every ``detect_every``-th frame and, between two detections of the same face, interpolates the box (a
+keyframe tracker: exact at keyframes, smooth between them, no drift). Where a face appears or vanishes between
+keyframes, the frames in between are detected one by one so the mask is exact. Boxes are smoothed with an
+exponential filter so crops do not jitter. When several faces are present, the dominant one (largest, most
+confident) is chosen once and then followed by overlap, so the crop never jumps between people.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from dfdetect.config import FaceConfig
+from dfdetect.model_files import model_path
+
+# MediaPipe's C++ logging goes to stderr; keep it to warnings and up unless the user asked otherwise.
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A face box in pixels ``(x0, y0, x1, y1)``, its score, and the mouth keypoint in pixels."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    mouth: tuple[float, float] | None = None
+
+    @property
+    def area(self) -> float:
+        x0, y0, x1, y1 = self.box
+        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
+
+    @property
+    def center(self) -> tuple[float, float]:
+        x0, y0, x1, y1 = self.box
+        return (x0 + x1) / 2, (y0 + y1) / 2
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _cwh(box: tuple[float, float, float, float]) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return np.array([(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0])
+
+
+def _box(cwh: np.ndarray) -> tuple[float, float, float, float]:
+    cx, cy, w, h = (float(v) for v in cwh)
+    return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+
+class FaceDetector:
+    """MediaPipe Tasks BlazeFace detector on RGB images. Not picklable: make one per process.
+
+    Args:
+        config: ``FaceConfig`` (model, threshold, the fallback to the full-range model).
+        model_dir: a folder with the verified ``.tflite`` files (default: the model cache, fetched on demand).
+
+    Example:
+        >>> with FaceDetector(FaceConfig()) as det:          # doctest: +SKIP
+        ...     faces = det.detect(rgb_image)
+    """
+
+    def __init__(self, config: FaceConfig | None = None, model_dir: str | Path | None = None) -> None:
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        self.config = config or FaceConfig()
+        self._vision = vision
+        self._detectors = {}
+        names = [self.config.model]
+        if self.config.fallback_full_range and self.config.model != "full":
+            names.append("full")
+        for name in names:
+            path = Path(model_dir) / model_path(name).name if model_dir else model_path(name)
+            opts = vision.FaceDetectorOptions(
+                base_options=BaseOptions(model_asset_path=str(path)),
+                min_detection_confidence=self.config.min_confidence,
+            )
+            self._detectors[name] = vision.FaceDetector.create_from_options(opts)
+        self.calls = 0
+
+    def _run(self, name: str, image: np.ndarray, scale: float) -> list[Detection]:
+        import mediapipe as mp
+
+        mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
+        result = self._detectors[name].detect(mp_image)
+        h, w = image.shape[:2]
+        out = []
+        for d in result.detections:
+            bb = d.bounding_box
+            box = (bb.origin_x / scale, bb.origin_y / scale, (bb.origin_x + bb.width) / scale,
+                   (bb.origin_y + bb.height) / scale)
+            mouth = None
+            if d.keypoints and len(d.keypoints) > 3:  # BlazeFace keypoints: eyes, nose tip, mouth, tragions
+                kp = d.keypoints[3]
+                mouth = (kp.x * w / scale, kp.y * h / scale)
+            out.append(Detection(box=box, score=float(d.categories[0].score), mouth=mouth))
+        return out
+
+    def _full_frame(self, image: np.ndarray) -> list[Detection]:
+        h, w = image.shape[:2]
+        side = self.config.detect_side
+        scale = min(1.0, side / max(h, w)) if side else 1.0
+        small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                           interpolation=cv2.INTER_AREA) if scale < 1.0 else image
+        dets = self._run(self.config.model, small, scale)
+        if not dets and "full" in self._detectors and self.config.model != "full":
+            dets = self._run("full", small, scale)
+        return dets
+
+    def refine(self, image: np.ndarray, det: Detection) -> Detection:
+        """Re-detects inside a square region around ``det``. BlazeFace sees a 128 px image, so a face that
+        is small in a large frame gets a coarse box; in the region it fills a third of the input and the
+        box becomes precise."""
+        x0, y0, x1, y1 = det.box
+        side = 2.5 * max(x1 - x0, y1 - y0)
+        if side >= 0.8 * max(image.shape[:2]):
+            return det  # already large in the frame: refining gains nothing
+        roi_px = 192
+        crop, (rx0, ry0, rx1, ry1) = crop_square(image, det.box, roi_px, 2.5)
+        s = roi_px / (rx1 - rx0)
+        found = self._run(self.config.model, crop, 1.0)
+        best, best_iou = None, 0.3
+        for d in found:
+            box = (d.box[0] / s + rx0, d.box[1] / s + ry0, d.box[2] / s + rx0, d.box[3] / s + ry0)
+            o = iou(box, det.box)
+            if o > best_iou:
+                mouth = (d.mouth[0] / s + rx0, d.mouth[1] / s + ry0) if d.mouth else det.mouth
+                best, best_iou = Detection(box=box, score=max(d.score, det.score), mouth=mouth), o
+        return best or det
+
+    def detect(self, image: np.ndarray, refine: bool = True, max_faces: int = 4) -> list[Detection]:
+        """All faces in an RGB uint8 image, in that image's pixel coordinates, best first; the best
+        ``max_faces`` are refined (see ``refine``)."""
+        self.calls += 1
+        dets = sorted(self._full_frame(image), key=lambda d: d.area * d.score, reverse=True)
+        if refine:
+            dets = [self.refine(image, d) if i < max_faces else d for i, d in enumerate(dets)]
+        return dets
+
+    def close(self) -> None:
+        for det in self._detectors.values():
+            det.close()
+        self._detectors.clear()
+
+    def __enter__(self) -> FaceDetector:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def crop_square(image: np.ndarray, box: tuple[float, float, float, float], size: int, margin: float,
+                ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """A ``size`` x ``size`` crop centred on ``box``, side ``margin`` x its longer side, zero-padded where
+    it leaves the image. Returns the crop and the square region it came from."""
+    x0, y0, x1, y1 = box
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    side = max(x1 - x0, y1 - y0) * margin
+    sx0, sy0 = cx - side / 2, cy - side / 2
+    region = (sx0, sy0, sx0 + side, sy0 + side)
+    h, w = image.shape[:2]
+    ix0, iy0 = int(np.floor(sx0)), int(np.floor(sy0))
+    iside = max(1, int(round(side)))
+    canvas = np.zeros((iside, iside, 3), np.uint8)
+    ax0, ay0 = max(0, ix0), max(0, iy0)
+    ax1, ay1 = min(w, ix0 + iside), min(h, iy0 + iside)
+    if ax1 > ax0 and ay1 > ay0:
+        canvas[ay0 - iy0:ay1 - iy0, ax0 - ix0:ax1 - ix0] = image[ay0:ay1, ax0:ax1]
+    interp = cv2.INTER_AREA if iside > size else cv2.INTER_LINEAR
+    return cv2.resize(canvas, (size, size), interpolation=interp), region
+
+
+@dataclass
+class FaceFrame:
+    """One tracked frame: the crop (zeros where no face), whether a face was there, the box in frame
+    pixels, the mouth in crop coordinates (0..1), and the number of faces the detector saw."""
+
+    index: int
+    crop: np.ndarray
+    has_face: bool
+    box: tuple[float, float, float, float] | None
+    mouth: tuple[float, float] | None
+    faces: int  # -1 on frames where the detector did not run
+
+
+class FaceTracker:
+    """Streaming detection + tracking + cropping. Push frames in order; crops come out in order.
+
+    Args:
+        detector: a ``FaceDetector`` (shared by all tracks of one process).
+        config: ``FaceConfig``.
+
+    Example:
+        >>> tracker = FaceTracker(detector, FaceConfig())     # doctest: +SKIP
+        >>> for i, img in enumerate(frames):
+        ...     for ff in tracker.push(i, img): use(ff.crop, ff.has_face)
+        >>> for ff in tracker.flush(): use(ff.crop, ff.has_face)
+    """
+
+    def __init__(self, detector: FaceDetector, config: FaceConfig | None = None) -> None:
+        self.detector = detector
+        self.config = config or detector.config
+        self._buffer: list[tuple[int, np.ndarray]] = []  # frames since the last keyframe (excluded)
+        self._last: tuple[int, np.ndarray, Detection | None, int] | None = None  # last keyframe
+        self._smoothed: Detection | None = None
+        self._velocity = np.zeros(4)
+        self.max_faces = 0
+        self.frames = 0
+        self.face_frames = 0
+        self.track_switches = 0
+
+    # -- choosing and smoothing ------------------------------------------------------------------------------
+    def _pick(self, dets: list[Detection], ref: Detection | None) -> Detection | None:
+        """The detection continuing the current track, or the dominant face when there is no track."""
+        if not dets:
+            return None
+        if ref is None:
+            return dets[0]
+        best = max(dets, key=lambda d: iou(d.box, ref.box))
+        if iou(best.box, ref.box) > 0.2:
+            return best
+        # The followed face is gone (or moved far in one step): follow the nearest face of similar size.
+        size = max(ref.box[2] - ref.box[0], 1.0)
+        near = min(dets, key=lambda d: np.hypot(d.center[0] - ref.center[0], d.center[1] - ref.center[1]))
+        if np.hypot(near.center[0] - ref.center[0], near.center[1] - ref.center[1]) < 1.0 * size:
+            return near
+        self.track_switches += 1
+        return dets[0]
+
+    def _smooth(self, det: Detection | None) -> Detection | None:
+        """Alpha-beta filter on box centre and size over keyframes: removes jitter without the lag an
+        exponential average has on a moving face (it predicts with the estimated velocity)."""
+        a = self.config.smoothing
+        prev = self._smoothed
+        if det is None or prev is None or a <= 0 or iou(det.box, prev.box) < 0.2:
+            self._smoothed = det
+            self._velocity = np.zeros(4)
+            return det
+        z = _cwh(det.box)
+        pred = _cwh(prev.box) + self._velocity
+        resid = z - pred
+        alpha, beta = 1.0 - a, (1.0 - a) ** 2 / (2.0 - (1.0 - a))  # critically damped pair
+        state = pred + alpha * resid
+        self._velocity = self._velocity + beta * resid
+        mouth = det.mouth
+        if mouth is not None:  # the mouth moves with the box
+            mouth = (mouth[0] + state[0] - z[0], mouth[1] + state[1] - z[1])
+        self._smoothed = Detection(box=_box(state), score=det.score, mouth=mouth)
+        return self._smoothed
+
+    def _detect(self, image: np.ndarray) -> tuple[Detection | None, int]:
+        dets = self.detector.detect(image)
+        self.max_faces = max(self.max_faces, len(dets))
+        return self._pick(dets, self._smoothed), len(dets)
+
+    # -- output ----------------------------------------------------------------------------------------------
+    def _frame(self, index: int, image: np.ndarray, det: Detection | None, faces: int) -> FaceFrame:
+        self.frames += 1
+        size = self.config.crop_size
+        if det is None:
+            return FaceFrame(index, np.zeros((size, size, 3), np.uint8), False, None, None, faces)
+        self.face_frames += 1
+        crop, (rx0, ry0, rx1, ry1) = crop_square(image, det.box, size, self.config.margin)
+        mouth = None
+        if det.mouth is not None:
+            mouth = ((det.mouth[0] - rx0) / (rx1 - rx0), (det.mouth[1] - ry0) / (ry1 - ry0))
+        return FaceFrame(index, crop, True, det.box, mouth, faces)
+
+    @staticmethod
+    def _lerp(a: Detection, b: Detection, t: float) -> Detection:
+        box = tuple((1 - t) * p + t * q for p, q in zip(a.box, b.box))
+        mouth = None
+        if a.mouth is not None and b.mouth is not None:
+            mouth = ((1 - t) * a.mouth[0] + t * b.mouth[0], (1 - t) * a.mouth[1] + t * b.mouth[1])
+        return Detection(box=box, score=min(a.score, b.score), mouth=mouth)
+
+    def _resolve(self, key_index: int, key_image: np.ndarray) -> Iterator[FaceFrame]:
+        """Detects on a keyframe and emits the buffered frames before it, then the keyframe itself."""
+        prev_smoothed = self._smoothed
+        det, faces = self._detect(key_image)
+        det = self._smooth(det)
+        prev = self._last
+        between = self._buffer
+        self._buffer = []
+        if between:
+            a = prev[2] if prev is not None else None
+            same_track = a is not None and det is not None and (
+                iou(a.box, det.box) > 0.1 or prev_smoothed is not None and iou(prev_smoothed.box, det.box) > 0.1)
+            if same_track:
+                span = key_index - prev[0]
+                for i, img in between:
+                    yield self._frame(i, img, self._lerp(a, det, (i - prev[0]) / span), -1)
+            elif a is None and det is None:
+                for i, img in between:
+                    yield self._frame(i, img, None, -1)
+            else:
+                # A face appeared, vanished or changed between keyframes: look at each frame.
+                self._smoothed = a
+                for i, img in between:
+                    d, n = self._detect(img)
+                    yield self._frame(i, img, self._smooth(d), n)
+                self._smoothed = det
+        self._last = (key_index, key_image, det, faces)
+        yield self._frame(key_index, key_image, det, faces)
+
+    def push(self, index: int, image: np.ndarray) -> Iterator[FaceFrame]:
+        """Adds frame ``index``; yields the frames whose crops are now final (in order)."""
+        if self._last is None or index - self._last[0] >= self.config.detect_every:
+            yield from self._resolve(index, image)
+        else:
+            self._buffer.append((index, image))
+
+    def flush(self) -> Iterator[FaceFrame]:
+        """Emits the frames still buffered at the end of the stream."""
+        if self._buffer:
+            i, img = self._buffer.pop()
+            yield from self._resolve(i, img)
+
+    @property
+    def face_ratio(self) -> float:
+        return self.face_frames / self.frames if self.frames else 0.0

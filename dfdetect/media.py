@@ -1,0 +1,425 @@
+"""Streaming video + audio decoding with PyAV (one pass, never the whole video in memory).
+
+``decode`` demuxes a file once and yields, in the order packets arrive:
+
+* ``VideoSample`` — frames resampled *by timestamp* to a fixed rate (the frame on screen at ``k / fps``),
+  converted to upright RGB (the display-matrix rotation applied) and downscaled to ``max_side``;
+* ``AudioChunk`` — audio resampled to mono float32 at ``sample_rate``, with its start time.
+
+Times are seconds on one clock whose zero is the first video frame, so audio sample ``n`` of a chunk that
+starts at ``t`` plays at ``t + n / sample_rate`` next to frame ``round((t + n / sr) * fps)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".flv", ".mpg", ".mpeg", ".ts", ".wmv",
+                    ".3gp", ".mts"}
+
+# A frame counts as "on screen at t" if its timestamp is within this of t (float rounding of pts * tb).
+_EPS = 1e-4
+
+
+class MediaError(Exception):
+    """A file that cannot be used; ``str(e)`` is a one-line reason for the manifest."""
+
+
+@dataclass(frozen=True)
+class ProbeInfo:
+    """What a container holds. ``width``/``height`` are as displayed (rotation applied)."""
+
+    path: str
+    format: str
+    size_bytes: int
+    duration: float
+    has_video: bool
+    width: int = 0
+    height: int = 0
+    rotation: int = 0
+    fps: float = 0.0
+    video_codec: str = ""
+    frames: int = 0
+    has_audio: bool = False
+    audio_codec: str = ""
+    sample_rate: int = 0
+    channels: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+@dataclass
+class VideoSample:
+    index: int  # k: the k-th output frame, at time k / fps
+    time: float
+    image: np.ndarray  # (H, W, 3) uint8 RGB, upright
+
+
+@dataclass
+class AudioChunk:
+    time: float  # start time of samples[0]
+    samples: np.ndarray  # (n,) float32 mono
+
+
+def _one_line(e: BaseException) -> str:
+    """FFmpeg's message without the errno prefix and the file name it repeats."""
+    if isinstance(e, av.error.FFmpegError) and getattr(e, "strerror", None):
+        return str(e.strerror)[:300]
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return msg[:300]
+
+
+def _open(path: str | os.PathLike) -> av.container.InputContainer:
+    p = Path(path)
+    if not p.exists():
+        raise MediaError(f"file not found: {p}")
+    if p.is_dir():
+        raise MediaError(f"is a folder, not a video: {p}")
+    size = p.stat().st_size
+    if size == 0:
+        raise MediaError("empty file (0 bytes)")
+    try:
+        return av.open(str(p), mode="r", metadata_errors="ignore")
+    except av.error.FFmpegError as e:
+        raise MediaError(f"not a readable media file ({_one_line(e)})") from None
+    except (UnicodeDecodeError, ValueError, OSError) as e:
+        raise MediaError(f"cannot open ({_one_line(e)})") from None
+
+
+def probe(path: str | os.PathLike) -> ProbeInfo:
+    """Reads a file's streams and returns their properties (decodes one frame to learn the rotation)."""
+    container = _open(path)
+    try:
+        v = container.streams.video[0] if container.streams.video else None
+        a = container.streams.audio[0] if container.streams.audio else None
+        duration = float(container.duration / av.time_base) if container.duration else 0.0
+        info = dict(path=str(path), format=container.format.name, size_bytes=Path(path).stat().st_size,
+                    duration=duration, has_video=v is not None)
+        if v is not None:
+            rate = v.average_rate or v.guessed_rate or v.base_rate
+            fps = float(rate) if rate else 0.0
+            if not duration and v.duration and v.time_base:
+                info["duration"] = float(v.duration * v.time_base)
+            rotation = 0
+            w, h = v.codec_context.width, v.codec_context.height
+            try:
+                for frame in container.decode(v):
+                    rotation = int(getattr(frame, "rotation", 0) or 0)
+                    w, h = frame.width, frame.height
+                    break
+            except av.error.FFmpegError:
+                pass
+            if rotation % 180 != 0:
+                w, h = h, w
+            info.update(width=w, height=h, rotation=rotation, fps=round(fps, 3),
+                        video_codec=v.codec_context.name, frames=int(v.frames or 0))
+        if a is not None:
+            info.update(has_audio=True, audio_codec=a.codec_context.name,
+                        sample_rate=int(a.codec_context.sample_rate or 0),
+                        channels=int(a.codec_context.channels or 0))
+        return ProbeInfo(**info)
+    finally:
+        container.close()
+
+
+def _upright(frame: av.VideoFrame, max_side: int) -> np.ndarray:
+    w, h = frame.width, frame.height
+    scale = min(1.0, max_side / max(w, h)) if max_side else 1.0
+    if scale < 1.0:
+        w, h = max(2, int(round(w * scale))), max(2, int(round(h * scale)))
+        img = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
+    else:
+        img = frame.to_ndarray(format="rgb24")
+    rot = int(getattr(frame, "rotation", 0) or 0)
+    # PyAV's rotation is the display matrix's counter-clockwise angle; ffmpeg shows the frame turned by
+    # -rotation, i.e. np.rot90 by rotation / 90 quarter turns (np.rot90 turns counter-clockwise).
+    k = int(round(rot / 90.0)) % 4
+    if k:
+        img = np.ascontiguousarray(np.rot90(img, k))
+    return img
+
+
+def decode(
+    path: str | os.PathLike,
+    fps: float = 15.0,
+    sample_rate: int = 16000,
+    max_side: int = 1280,
+    audio: bool = True,
+    max_seconds: float = 0.0,
+) -> Iterator[VideoSample | AudioChunk]:
+    """Streams resampled frames and audio chunks from one pass over the file.
+
+    Args:
+        path: the media file.
+        fps: output frame rate; frame ``k`` is the source frame on screen at ``k / fps``.
+        sample_rate: output audio rate (mono float32).
+        max_side: downscale frames whose longer side is larger (0 = never).
+        audio: also decode the audio stream if there is one.
+        max_seconds: stop after this much video time (0 = all).
+
+    Raises:
+        MediaError: the file cannot be opened or has no video stream. An error in the middle of a stream
+            ends the iteration early instead; use ``MediaReader`` directly to read it from ``.error``.
+    """
+    reader = MediaReader(path, fps=fps, sample_rate=sample_rate, max_side=max_side, audio=audio,
+                         max_seconds=max_seconds)
+    yield from reader
+
+
+class MediaReader:
+    """Iterable over ``VideoSample`` and ``AudioChunk`` items; see ``decode``. After iteration,
+    ``error`` holds a mid-stream decoding error (or ``None``), ``video_end``/``audio_end`` the times
+    reached, and ``info`` the probe."""
+
+    def __init__(self, path: str | os.PathLike, fps: float = 15.0, sample_rate: int = 16000,
+                 max_side: int = 1280, audio: bool = True, max_seconds: float = 0.0) -> None:
+        self.path = str(path)
+        self.fps = float(fps)
+        self.sample_rate = int(sample_rate)
+        self.max_side = int(max_side)
+        self.want_audio = audio
+        self.max_seconds = float(max_seconds)
+        self.error: str | None = None
+        self.video_end = 0.0
+        self.audio_end = 0.0
+        self.frames_decoded = 0
+        self.frames_out = 0
+        self.audio_samples = 0
+        self.has_audio = False
+
+    def __iter__(self) -> Iterator[VideoSample | AudioChunk]:
+        container = _open(self.path)
+        try:
+            if not container.streams.video:
+                kind = "audio-only file" if container.streams.audio else "no streams"
+                raise MediaError(f"no video stream ({kind})")
+            vstream = container.streams.video[0]
+            vstream.thread_type = "AUTO"  # frame threads: decoding dominates preprocessing
+            astream = container.streams.audio[0] if (self.want_audio and container.streams.audio) else None
+            self.has_audio = astream is not None
+            streams = [vstream] + ([astream] if astream is not None else [])
+            yield from self._run(container, vstream, astream, streams)
+        finally:
+            container.close()
+
+    def _time(self, frame: av.frame.Frame, stream: av.stream.Stream) -> float | None:
+        if frame.pts is None:
+            return None
+        tb = frame.time_base or stream.time_base
+        return float(frame.pts * tb) if tb else None
+
+    def _run(self, container, vstream, astream, streams) -> Iterator[VideoSample | AudioChunk]:
+        origin: float | None = None  # time of the first video frame: zero of the output clock
+        pending_audio: list[tuple[float, np.ndarray]] = []  # audio decoded before the first video frame
+        resampler = None
+        audio_next: float | None = None  # expected start of the next audio chunk (output clock)
+        prev: tuple[float, av.VideoFrame] | None = None
+        prev_img: np.ndarray | None = None
+        prev_dur = 1.0 / self.fps
+        k = 0
+        limit = self.max_seconds if self.max_seconds > 0 else math.inf
+        nominal = 1.0 / float(vstream.average_rate) if vstream.average_rate else 1.0 / self.fps
+
+        def emit_until(t_new: float) -> Iterator[VideoSample]:
+            """Emits output frames k whose time is before t_new (the next source frame's time)."""
+            nonlocal k, prev_img
+            t_prev, f_prev = prev
+            while k / self.fps + _EPS < t_new and k / self.fps < limit:
+                tk = k / self.fps
+                if tk + _EPS >= t_prev:
+                    if prev_img is None:
+                        prev_img = _upright(f_prev, self.max_side)
+                    self.frames_out += 1
+                    yield VideoSample(index=k, time=tk, image=prev_img)
+                k += 1
+
+        def audio_items(t_in: float | None, samples: np.ndarray) -> Iterator[AudioChunk]:
+            nonlocal audio_next
+            if samples.size == 0:
+                return
+            if audio_next is None:
+                audio_next = (t_in - origin) if t_in is not None else 0.0
+            elif t_in is not None:
+                # A gap in the audio track (dropped packets, VFR audio): pad with silence so that later
+                # samples stay on the video clock. Small drifts from resampler delay are ignored.
+                gap = (t_in - origin) - audio_next
+                if gap > 0.1:
+                    pad = np.zeros(int(round(gap * self.sample_rate)), np.float32)
+                    yield AudioChunk(audio_next, pad)
+                    audio_next += pad.size / self.sample_rate
+            start = audio_next
+            if start < 0:  # audio before the first frame: drop it
+                drop = min(samples.size, int(round(-start * self.sample_rate)))
+                samples = samples[drop:]
+                start += drop / self.sample_rate
+            audio_next = start + samples.size / self.sample_rate
+            if samples.size:
+                self.audio_samples += samples.size
+                self.audio_end = audio_next
+                yield AudioChunk(start, samples)
+
+        def resample(frame: av.AudioFrame | None) -> np.ndarray:
+            nonlocal resampler
+            if resampler is None:
+                resampler = av.AudioResampler(format="flt", layout="mono", rate=self.sample_rate)
+            outs = resampler.resample(frame)
+            if not outs:
+                return np.zeros(0, np.float32)
+            return np.concatenate([o.to_ndarray().reshape(-1) for o in outs]).astype(np.float32, copy=False)
+
+        try:
+            for packet in container.demux(*streams):
+                if packet.stream.type == "video":
+                    for frame in packet.decode():
+                        t = self._time(frame, vstream)
+                        if t is None:
+                            t = (prev[0] + prev_dur) if prev else 0.0
+                        self.frames_decoded += 1
+                        if origin is None:
+                            origin = t
+                            for ta, s in pending_audio:
+                                yield from audio_items(ta, s)
+                            pending_audio.clear()
+                        t -= origin
+                        if prev is not None:
+                            if t <= prev[0]:  # out-of-order or duplicate timestamp: keep the first
+                                continue
+                            prev_dur = t - prev[0]
+                            yield from emit_until(t)
+                        prev, prev_img = (t, frame), None
+                        self.video_end = t
+                        if t >= limit:
+                            break
+                    else:
+                        continue
+                    break
+                elif packet.stream.type == "audio" and astream is not None:
+                    for frame in packet.decode():
+                        ta = self._time(frame, astream)
+                        try:
+                            samples = resample(frame)
+                        except (av.error.FFmpegError, ValueError) as e:
+                            raise MediaError(f"unsupported audio ({_one_line(e)})") from None
+                        if origin is None:
+                            pending_audio.append((ta, samples))
+                        else:
+                            yield from audio_items(ta, samples)
+        except av.error.FFmpegError as e:
+            self.error = f"decoding stopped at {self.video_end:.2f} s ({_one_line(e)})"
+        if prev is not None:
+            dur = prev_dur if prev_dur > 0 else nominal
+            yield from emit_until(min(prev[0] + dur, limit))
+            self.video_end = prev[0] + dur
+        if origin is not None and resampler is not None:
+            try:
+                yield from audio_items(None, resample(None))
+            except av.error.FFmpegError:
+                pass
+
+
+def read_all(path: str | os.PathLike, fps: float = 15.0, sample_rate: int = 16000, max_side: int = 1280,
+             audio: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
+    """Convenience for short clips and tests: all frames ``(N, H, W, 3)``, the waveform, and the fps.
+    Holds everything in memory; preprocessing uses the streaming ``MediaReader`` instead."""
+    frames: list[np.ndarray] = []
+    chunks: list[tuple[float, np.ndarray]] = []
+    for item in decode(path, fps=fps, sample_rate=sample_rate, max_side=max_side, audio=audio):
+        if isinstance(item, VideoSample):
+            frames.append(item.image)
+        else:
+            chunks.append((item.time, item.samples))
+    wave = np.zeros(0, np.float32)
+    if chunks:
+        end = max(int(round(t * sample_rate)) + s.size for t, s in chunks)
+        wave = np.zeros(end, np.float32)
+        for t, s in chunks:
+            i = int(round(t * sample_rate))
+            wave[i:i + s.size] = s
+    stack = np.stack(frames) if frames else np.zeros((0, 0, 0, 3), np.uint8)
+    return stack, wave, fps
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames,
+    fps: float = 25.0,
+    audio: np.ndarray | None = None,
+    sample_rate: int = 16000,
+    audio_channels: int = 1,
+    video_codec: str = "libx264",
+    audio_codec: str = "aac",
+    crf: int = 20,
+    rotation: int = 0,
+    pix_fmt: str = "yuv420p",
+    frame_times: list[float] | None = None,
+) -> None:
+    """Encodes RGB frames (an iterable of ``(H, W, 3)`` uint8) and an optional waveform into a file.
+
+    Used by the built-in benchmark, tests and benchmarks. ``audio`` is ``(n,)`` or ``(n, channels)`` float
+    in [-1, 1]. ``rotation`` writes a display matrix (a phone clip stored sideways). ``frame_times`` gives
+    each frame's presentation time in seconds, for variable-frame-rate clips.
+    """
+    rate = Fraction(fps).limit_denominator(1001)
+    with av.open(str(path), mode="w") as out:
+        vs = None
+        if audio is not None:
+            layout = "mono" if audio_channels == 1 else "stereo"
+            as_ = out.add_stream(audio_codec, rate=sample_rate, layout=layout)
+        for i, img in enumerate(frames):
+            if vs is None:
+                h, w = img.shape[:2]
+                vs = out.add_stream(video_codec, rate=rate)
+                vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
+                if video_codec in ("libx264", "h264"):
+                    vs.options = {"crf": str(crf), "preset": "veryfast"}
+                elif video_codec in ("libvpx-vp9", "libvpx"):
+                    vs.options = {"crf": str(crf + 10), "b": "0", "deadline": "realtime", "cpu-used": "8"}
+                if frame_times is not None:
+                    vs.codec_context.time_base = Fraction(1, 1000)
+                if rotation:
+                    vs.set_display_rotation(rotation)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            if frame_times is not None:
+                frame.pts = int(round(frame_times[i] * 1000))
+                frame.time_base = Fraction(1, 1000)
+            for packet in vs.encode(frame):
+                out.mux(packet)
+        if vs is not None:
+            for packet in vs.encode():
+                out.mux(packet)
+        if audio is not None:
+            wave = np.asarray(audio, np.float32)
+            if wave.ndim == 1:
+                wave = wave[:, None]
+            wave = np.clip(wave, -1.0, 1.0)
+            fmt = as_.codec_context.format.name if as_.codec_context.format else "fltp"
+            step = as_.codec_context.frame_size or 1024
+            for start in range(0, wave.shape[0], step):
+                chunk = wave[start:start + step]
+                if fmt.endswith("p"):
+                    arr = np.ascontiguousarray(chunk.T)
+                else:
+                    arr = np.ascontiguousarray(chunk.reshape(1, -1))
+                af = av.AudioFrame.from_ndarray(arr.astype(np.float32) if "flt" in fmt else
+                                                (arr * 32767).astype(np.int16), format=fmt,
+                                                layout=as_.layout.name)
+                af.sample_rate = sample_rate
+                af.pts = start
+                af.time_base = Fraction(1, sample_rate)
+                for packet in as_.encode(af):
+                    out.mux(packet)
+            for packet in as_.encode():
+                out.mux(packet)

@@ -1,0 +1,501 @@
+"""``dfdetect preprocess``: videos -> face-crop windows with aligned audio in TFRecord shards + a manifest.
+
+Crash safety, the whole design in four lines:
+
+* a worker streams one video's windows into its own temporary file (memory stays flat);
+* the main process appends that file to the current shard, fsyncs, then appends the video's rows to
+  ``windows.csv`` and finally its row to ``manifest.csv`` (the commit point);
+* on a rerun, shards are truncated to the last committed byte, uncommitted window rows dropped, and every
+  video with a manifest row skipped: a killed run resumes with no duplicate and no half-written record;
+* a failure (bad file, or a worker process that crashed) is a ``failed`` row with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import multiprocessing as mp
+import os
+import shutil
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dfdetect.config import Config, get_config
+from dfdetect.media import VIDEO_EXTENSIONS, MediaError
+from dfdetect.records import VideoRecord
+
+MANIFEST_COLUMNS = [
+    "path", "status", "reason", "windows", "face_ratio", "has_audio",
+    "video_id", "duration", "max_faces", "trimmed_s", "warnings", "seconds",
+    "shard", "offset", "length",
+    "label", "video_fake", "audio_fake", "av_mismatch", "group", "dataset", "category", "method", "split",
+    "fake_segments",
+]
+WINDOW_COLUMNS = ["video_id", "path", "index", "start", "face_ratio", "audio_ratio", "window_fake", "shard",
+                  "label", "group", "category", "split"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------------------------------------
+
+def video_id(path: str) -> str:
+    """A stable id for a video: its stem plus a short hash of its absolute path."""
+    p = Path(path)
+    digest = hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:10]
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in p.stem)[:40]
+    return f"{stem}-{digest}"
+
+
+def _records_from_csv(path: Path) -> list[VideoRecord]:
+    import pandas as pd
+
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "path" not in df.columns:
+        df = df.rename(columns={df.columns[0]: "path"})
+    out = []
+    for row in df.to_dict("records"):
+        p = Path(row["path"])
+        if not p.is_absolute():
+            p = path.parent / p
+        row["path"] = str(p)
+        if "label" in row:
+            row["label"] = str(row["label"]).strip().lower()
+            row["label"] = {"0": "real", "1": "fake"}.get(row["label"], row["label"])
+        out.append(VideoRecord.from_row(row))
+    return out
+
+
+def collect_inputs(inputs: Iterable[str | Path]) -> list[VideoRecord]:
+    """Videos, folders (searched recursively, or read by a dataset reader when one recognises the
+    layout) and CSV lists (``path[,label,group,...]``, paths relative to the CSV) -> records, in a stable
+    order. A path that does not exist is kept: it becomes a ``failed`` row, not a crash."""
+    records: list[VideoRecord] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            recs = _dataset_records(p)
+            if recs is None:
+                recs = [VideoRecord(path=str(f)) for f in sorted(p.rglob("*"))
+                        if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS]
+            records.extend(recs)
+        elif p.suffix.lower() == ".csv" and p.is_file():
+            records.extend(_records_from_csv(p))
+        else:
+            records.append(VideoRecord(path=str(p)))
+    seen: set[str] = set()
+    unique = []
+    for r in records:
+        if r.path not in seen:
+            seen.add(r.path)
+            unique.append(r)
+    return unique
+
+
+def _dataset_records(folder: Path) -> list[VideoRecord] | None:
+    """Records from a recognised dataset layout (``dfdetect.datasets``), or None for a plain folder."""
+    try:
+        from dfdetect import datasets
+    except ImportError:  # pragma: no cover
+        return None
+    reader = datasets.detect(folder)
+    if reader is None:
+        return None
+    return list(reader.records(folder))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One video (runs in a worker process)
+# ---------------------------------------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(config: Config, log_dir: str | None = None) -> None:
+    from dfdetect.faces import FaceDetector
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if log_dir:
+        # MediaPipe, TFLite and TensorFlow write their C++ logs straight to file descriptor 2; in worker
+        # processes send them to a per-worker log file so the console shows the progress bar and results.
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
+        fd = os.open(str(Path(log_dir) / f"worker-{os.getpid()}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        os.dup2(fd, 2)
+        os.close(fd)
+    _WORKER["detector"] = FaceDetector(config.faces)
+    _WORKER["config"] = config
+
+
+def _close_worker() -> None:
+    det = _WORKER.pop("detector", None)
+    if det is not None:
+        det.close()
+
+
+def process_video(record: VideoRecord, config: Config, tmp_path: str) -> dict[str, Any]:
+    """Extracts one video's windows into ``tmp_path`` (a TFRecord file). Returns its manifest fields and
+    window rows. Never raises for a bad file: the failure is in the result."""
+    from dfdetect.shards import serialize_window, window_fake
+    from dfdetect.windows import VideoSummary, extract_windows
+
+    t0 = time.time()
+    vid = video_id(record.path)
+    summary = VideoSummary()
+    result: dict[str, Any] = {"video_id": vid, "status": "ok", "reason": "", "windows": 0, "tmp": tmp_path,
+                              "window_rows": []}
+    try:
+        p = Path(record.path)
+        if p.is_file():
+            gb = p.stat().st_size / 1e9
+            if gb > config.preprocess.max_file_gb:
+                raise MediaError(f"file is {gb:.1f} GB, over the {config.preprocess.max_file_gb:g} GB limit "
+                                 f"(preprocess.max_file_gb)")
+        import tensorflow as tf
+
+        detector = _WORKER.get("detector")
+        if detector is None:
+            _init_worker(config)
+            detector = _WORKER["detector"]
+        written = 0
+        with tf.io.TFRecordWriter(tmp_path) as writer:
+            for w in extract_windows(record.path, config, detector, summary):
+                if w.mask.sum() == 0 or w.face_ratio < config.window.min_face_ratio:
+                    continue  # no face in this window: nothing for a face+voice model to learn from
+                w.index = written
+                writer.write(serialize_window(w, record, vid, config.window.seconds))
+                result["window_rows"].append({
+                    "video_id": vid, "path": record.path, "index": written, "start": round(w.start, 4),
+                    "face_ratio": round(w.face_ratio, 4), "audio_ratio": round(w.audio_ratio, 4),
+                    "window_fake": window_fake(record, w.start, config.window.seconds),
+                    "label": record.label, "group": record.group, "category": record.category,
+                    "split": record.split,
+                })
+                written += 1
+        result["windows"] = written
+        notes = list(summary.warnings)
+        if summary.face_frames == 0:
+            notes.append("no face found")
+        elif written == 0:
+            notes.append("no window with enough face frames")
+        if not summary.has_audio:
+            notes.append("no audio")
+        result["reason"] = "; ".join(notes)
+    except MediaError as e:
+        result.update(status="failed", reason=str(e), windows=0, window_rows=[])
+    except Exception as e:  # a bug or an odd file we did not foresee: report it, keep the batch going
+        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        result.update(status="failed", reason=f"internal error: {type(e).__name__}: {msg}", windows=0,
+                      window_rows=[])
+    result.update(
+        face_ratio=round(summary.face_ratio, 4), has_audio=int(summary.has_audio),
+        duration=round(summary.duration, 3), max_faces=summary.max_faces, trimmed_s=round(summary.trimmed, 3),
+        seconds=round(time.time() - t0, 3),
+    )
+    return result
+
+
+def _worker_entry(record: VideoRecord, tmp_path: str) -> dict[str, Any]:
+    return process_video(record, _WORKER["config"], tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The run (main process)
+# ---------------------------------------------------------------------------------------------------------
+
+@dataclass
+class RunSummary:
+    out_dir: Path
+    manifest: Path
+    total: int = 0
+    skipped: int = 0  # already done in an earlier run
+    ok: int = 0
+    failed: int = 0
+    windows: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.failed else 0
+
+
+def _names(shard_index: int, num_shards: int) -> tuple[str, str, str]:
+    if num_shards == 1:
+        return "manifest.csv", "windows.csv", "shard-"
+    tag = f"{shard_index:03d}-of-{num_shards:03d}"
+    return f"manifest-{tag}.csv", f"windows-{tag}.csv", f"shard-{tag}-"
+
+
+def _read_csv_rows(path: Path) -> list[dict[str, str]]:
+    """Rows of a CSV we append to; a last line cut off by a crash (no newline) is dropped."""
+    if not path.exists():
+        return []
+    text = path.read_text()
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _rewrite_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class _Appender:
+    """A CSV file we append rows to, each flushed and fsynced (the commit log)."""
+
+    def __init__(self, path: Path, columns: list[str]) -> None:
+        new = not path.exists() or path.stat().st_size == 0
+        self.f = open(path, "a", newline="")
+        self.w = csv.DictWriter(self.f, fieldnames=columns, extrasaction="ignore")
+        if new:
+            self.w.writeheader()
+        self.sync()
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.w.writerows(rows)
+            self.sync()
+
+    def sync(self) -> None:
+        self.f.flush()
+        os.fsync(self.f.fileno())
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def load_manifest(out_dir: str | Path):
+    """Every manifest of a preprocessed folder (all ``--shard-index`` parts) as one DataFrame, the last row
+    per video winning (a retried failure replaces its old row)."""
+    import pandas as pd
+
+    parts = sorted(Path(out_dir).glob("manifest*.csv"))
+    if not parts:
+        raise FileNotFoundError(f"no manifest*.csv in {out_dir}: run `dfdetect preprocess` first")
+    df = pd.concat([pd.read_csv(p, keep_default_na=False) for p in parts], ignore_index=True)
+    return df.drop_duplicates("path", keep="last").reset_index(drop=True)
+
+
+def load_windows(out_dir: str | Path):
+    """Every window row of a preprocessed folder as one DataFrame."""
+    import pandas as pd
+
+    parts = sorted(Path(out_dir).glob("windows*.csv"))
+    if not parts:
+        return pd.DataFrame(columns=WINDOW_COLUMNS)
+    return pd.concat([pd.read_csv(p, keep_default_na=False) for p in parts], ignore_index=True)
+
+
+def _check_config(out: Path, config: Config) -> None:
+    """Windows of different shapes must not share a folder."""
+    path = out / "preprocess_config.yaml"
+    current = {k: config.to_dict()[k] for k in ("media", "faces", "window")}
+    if path.exists():
+        old = yaml.safe_load(path.read_text()) or {}
+        if {k: old.get(k) for k in current} != current:
+            raise ValueError(f"{out} was preprocessed with different settings ({path}); "
+                             "use a new --out folder or the same --config")
+    else:
+        path.write_text(yaml.safe_dump({**current, "preset": config.name}, sort_keys=False))
+
+
+def _iter_parallel(todo: list[VideoRecord], config: Config, workers: int, tmp_dir: Path,
+                   ) -> Iterator[tuple[VideoRecord, dict[str, Any]]]:
+    """Runs videos across worker processes; survives a worker that crashes (segfault, OOM kill)."""
+    ctx = mp.get_context("spawn")  # TensorFlow and MediaPipe are not fork-safe
+    pending = deque(todo)
+    suspects: deque[VideoRecord] = deque()
+
+    def tmp_for(rec: VideoRecord) -> str:
+        return str(tmp_dir / f"{video_id(rec.path)}.tfrecord")
+
+    while pending or suspects:
+        # A video that was in flight when a worker died is retried alone, so the culprit is known.
+        alone = bool(suspects)
+        queue = deque([suspects.popleft()]) if alone else pending
+        n = 1 if alone else workers
+        pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(config, str(tmp_dir.parent / "logs")))
+        futures: dict[Any, VideoRecord] = {}
+        try:
+            while queue or futures:
+                while queue and len(futures) < 2 * n:
+                    rec = queue.popleft()
+                    futures[pool.submit(_worker_entry, rec, tmp_for(rec))] = rec
+                done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    rec = futures[fut]
+                    res = fut.result()  # BrokenProcessPool propagates to the handler below
+                    del futures[fut]
+                    yield rec, res
+        except BrokenProcessPool:
+            for fut, rec in futures.items():
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    yield rec, fut.result()
+                elif alone:
+                    yield rec, {"video_id": video_id(rec.path), "status": "failed",
+                                "reason": "the decoder crashed on this file (worker process died)",
+                                "windows": 0, "window_rows": [], "tmp": tmp_for(rec)}
+                else:
+                    suspects.append(rec)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _iter_inprocess(todo: list[VideoRecord], config: Config, tmp_dir: Path,
+                    ) -> Iterator[tuple[VideoRecord, dict[str, Any]]]:
+    _init_worker(config)
+    try:
+        for rec in todo:
+            yield rec, process_video(rec, config, str(tmp_dir / f"{video_id(rec.path)}.tfrecord"))
+    finally:
+        _close_worker()
+
+
+def preprocess(
+    inputs: Iterable[str | Path] | list[VideoRecord],
+    out_dir: str | Path,
+    config: Config | None = None,
+    shard_index: int = 0,
+    num_shards: int = 1,
+    workers: int | None = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> RunSummary:
+    """Preprocesses videos into ``out_dir`` (resumable). See the module docstring.
+
+    Args:
+        inputs: paths (videos, folders, CSV lists) or ``VideoRecord``s.
+        out_dir: output folder: ``manifest.csv``, ``windows.csv``, ``shards/``.
+        config: settings (default preset ``cpu-small``).
+        shard_index, num_shards: take every ``num_shards``-th input starting at ``shard_index``, so several
+            machines can share one job; each writes its own manifest and shards.
+        workers: worker processes (default ``config.preprocess.workers``; 0 = one per core; 1 = in this
+            process, without crash isolation).
+        retry_failed: process again the inputs that failed in an earlier run.
+        progress: show a progress bar.
+    """
+    from tqdm.auto import tqdm
+
+    config = config or get_config()
+    if not 0 <= shard_index < num_shards:
+        raise ValueError(f"--shard-index must be in [0, {num_shards}), got {shard_index}")
+    out = Path(out_dir)
+    (out / "shards").mkdir(parents=True, exist_ok=True)
+    _check_config(out, config)
+    mname, wname, sprefix = _names(shard_index, num_shards)
+    manifest_path, windows_path = out / mname, out / wname
+
+    items = list(inputs)
+    records = [r if isinstance(r, VideoRecord) else None for r in items]
+    if any(r is None for r in records):
+        records = collect_inputs([i for i in items if not isinstance(i, VideoRecord)]) + [
+            r for r in items if isinstance(r, VideoRecord)]
+    records = sorted(records, key=lambda r: r.path)[shard_index::num_shards]
+
+    # --- recover from an earlier (possibly killed) run ------------------------------------------------
+    committed = {}
+    for row in _read_csv_rows(manifest_path):
+        committed[row["path"]] = row
+    if manifest_path.exists():
+        _rewrite_csv(manifest_path, MANIFEST_COLUMNS, list(committed.values()))
+    ends: dict[str, int] = {}
+    for row in committed.values():
+        if row.get("shard"):
+            ends[row["shard"]] = max(ends.get(row["shard"], 0), int(row["offset"]) + int(row["length"]))
+    for shard in sorted((out / "shards").glob(f"{sprefix}*.tfrecord")):
+        rel = f"shards/{shard.name}"
+        if rel not in ends:
+            shard.unlink()  # nothing committed in it
+        elif shard.stat().st_size != ends[rel]:
+            with open(shard, "r+b") as f:  # drop the records of the video that was being appended
+                f.truncate(ends[rel])
+    ok_ids = {row["video_id"] for row in committed.values() if row.get("status") == "ok"}
+    if windows_path.exists():
+        kept = [r for r in _read_csv_rows(windows_path) if r["video_id"] in ok_ids]
+        _rewrite_csv(windows_path, WINDOW_COLUMNS, kept)
+    tmp_dir = out / f".tmp-{shard_index}"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir.mkdir(parents=True)
+
+    def done_before(r: VideoRecord) -> bool:
+        row = committed.get(r.path)
+        return row is not None and not (retry_failed and row.get("status") != "ok")
+
+    todo = [r for r in records if not done_before(r)]
+    summary = RunSummary(out_dir=out, manifest=manifest_path, total=len(records), skipped=len(records) - len(todo))
+    for r in records:
+        row = committed.get(r.path)
+        if row is not None and done_before(r):
+            if row["status"] == "ok":
+                summary.ok += 1
+                summary.windows += int(row["windows"] or 0)
+            else:
+                summary.failed += 1
+                summary.failures.append((r.path, row["reason"]))
+
+    # --- the current shard ---------------------------------------------------------------------------
+    existing = sorted((out / "shards").glob(f"{sprefix}*.tfrecord"))
+    shard_no = int(existing[-1].stem.rsplit("-", 1)[-1]) if existing else 0
+    limit = config.preprocess.shard_mb * 1024 * 1024
+
+    def shard_path(n: int) -> Path:
+        return out / "shards" / f"{sprefix}{n:05d}.tfrecord"
+
+    manifest = _Appender(manifest_path, MANIFEST_COLUMNS)
+    windows_log = _Appender(windows_path, WINDOW_COLUMNS)
+    n_workers = config.preprocess.workers if workers is None else workers
+    n_workers = n_workers or (os.cpu_count() or 1)
+    n_workers = max(1, min(n_workers, len(todo) or 1))
+    stream = (_iter_inprocess(todo, config, tmp_dir) if n_workers == 1
+              else _iter_parallel(todo, config, n_workers, tmp_dir))
+    bar = tqdm(total=len(todo), unit="video", desc="preprocess", disable=not progress, dynamic_ncols=True)
+    try:
+        for rec, res in stream:
+            row = {**rec.to_row(), **{k: v for k, v in res.items() if k in MANIFEST_COLUMNS}}
+            tmp = Path(res["tmp"])
+            if res["status"] == "ok" and res["windows"] > 0:
+                target = shard_path(shard_no)
+                if target.exists() and target.stat().st_size >= limit:
+                    shard_no += 1
+                    target = shard_path(shard_no)
+                with open(target, "ab") as dst, open(tmp, "rb") as src:
+                    offset = dst.tell()
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                    dst.flush()
+                    os.fsync(dst.fileno())
+                    length = dst.tell() - offset
+                rel = f"shards/{target.name}"
+                row.update(shard=rel, offset=offset, length=length)
+                windows_log.write([{**w, "shard": rel} for w in res["window_rows"]])
+            manifest.write([row])  # the commit point
+            tmp.unlink(missing_ok=True)
+            if res["status"] == "ok":
+                summary.ok += 1
+                summary.windows += res["windows"]
+            else:
+                summary.failed += 1
+                summary.failures.append((rec.path, res["reason"]))
+            bar.update(1)
+            bar.set_postfix(ok=summary.ok, failed=summary.failed, windows=summary.windows, refresh=False)
+    finally:
+        bar.close()
+        manifest.close()
+        windows_log.close()
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return summary

@@ -1,0 +1,78 @@
+"""The data contract every stage shares: ``VideoRecord`` (one input video and what is known about it)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+UNKNOWN = -1  # a per-modality label that the dataset does not give; its head gets zero weight
+
+LABELS = ("real", "fake")
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One video and its labels, as every dataset reader yields it.
+
+    Args:
+        path: the video file.
+        label: ``real``, ``fake`` or ``""`` when unknown (plain inference).
+        video_fake, audio_fake, av_mismatch: per-modality labels, 0, 1 or ``UNKNOWN``.
+        group: source identity or original video; splits never put one group on two sides.
+        dataset: the dataset's short name.
+        category: dataset category, e.g. FakeAVCeleb ``A``-``D``.
+        method: manipulation method when known.
+        split: ``train``/``val``/``test`` when the dataset defines it.
+        fake_segments: manipulated time spans in seconds, for partial fakes.
+    """
+
+    path: str
+    label: str = ""
+    video_fake: int = UNKNOWN
+    audio_fake: int = UNKNOWN
+    av_mismatch: int = UNKNOWN
+    group: str = ""
+    dataset: str = ""
+    category: str = ""
+    method: str = ""
+    split: str = ""
+    fake_segments: tuple[tuple[float, float], ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.label not in ("", *LABELS):
+            raise ValueError(f"label must be 'real', 'fake' or empty, got {self.label!r}")
+        for name in ("video_fake", "audio_fake", "av_mismatch"):
+            if getattr(self, name) not in (0, 1, UNKNOWN):
+                raise ValueError(f"{name} must be 0, 1 or {UNKNOWN}, got {getattr(self, name)!r}")
+        segs = tuple((float(a), float(b)) for a, b in self.fake_segments)
+        object.__setattr__(self, "fake_segments", segs)
+
+    @property
+    def fake(self) -> int:
+        """1 fake, 0 real, ``UNKNOWN`` when unlabelled."""
+        return {"real": 0, "fake": 1}.get(self.label, UNKNOWN)
+
+    def to_row(self) -> dict[str, Any]:
+        """A flat dict for CSV: segments as JSON."""
+        row = asdict(self)
+        row["fake_segments"] = json.dumps([list(s) for s in self.fake_segments])
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> VideoRecord:
+        """Inverse of ``to_row``; tolerant of missing columns and pandas NaN."""
+
+        def clean(v: Any) -> Any:
+            return "" if v is None or (isinstance(v, float) and v != v) else v
+
+        known = {k: clean(row.get(k, "")) for k in cls.__dataclass_fields__ if k in row}
+        for name in ("video_fake", "audio_fake", "av_mismatch"):
+            v = known.get(name, "")
+            known[name] = UNKNOWN if v == "" else int(float(v))
+        segs = known.get("fake_segments", "")
+        known["fake_segments"] = tuple(tuple(s) for s in json.loads(segs)) if segs else ()
+        for k in ("path", "label", "group", "dataset", "category", "method", "split"):
+            if k in known:
+                known[k] = str(known[k])
+        return cls(**known)

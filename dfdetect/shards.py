@@ -1,0 +1,132 @@
+"""The on-disk window format: one ``tf.train.Example`` per window in TFRecord shards.
+
+Frames are stored as PNG (lossless: detection cues are compression-sensitive), the waveform as raw float32
+bytes, the mask and mouth track as small lists, labels as int64 (``-1`` = unknown, which the training loss
+turns into zero weight). ``FEATURES`` is the parsing spec ``dfdetect.pipeline`` uses; ``read_windows`` reads
+a shard back into numpy for tests and notebooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from dfdetect.records import UNKNOWN, VideoRecord
+from dfdetect.windows import Window
+
+LABEL_KEYS = ("fake", "video_fake", "audio_fake", "av_mismatch", "window_fake")
+STRING_KEYS = ("path", "video_id", "group", "dataset", "category", "method", "split")
+
+
+def window_fake(record: VideoRecord, start: float, seconds: float) -> int:
+    """The window's own label: for partial fakes, 1 if it overlaps a fake segment; else the video label."""
+    if record.fake_segments:
+        end = start + seconds
+        return int(any(a < end and b > start for a, b in record.fake_segments))
+    return record.fake
+
+
+def encode_png(img: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def serialize_window(window: Window, record: VideoRecord, video_id: str, seconds: float) -> bytes:
+    """One window as a serialized ``tf.train.Example``."""
+    import tensorflow as tf
+
+    def b(values: list[bytes]) -> tf.train.Feature:
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+
+    def i(values: list[int]) -> tf.train.Feature:
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+    def f(values: list[float]) -> tf.train.Feature:
+        return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+
+    labels = {
+        "fake": record.fake,
+        "video_fake": record.video_fake,
+        "audio_fake": record.audio_fake,
+        "av_mismatch": record.av_mismatch,
+        "window_fake": window_fake(record, window.start, seconds),
+    }
+    feats = {
+        "frames": b([encode_png(x) for x in window.frames]),
+        "mask": i(window.mask.astype(np.int64).tolist()),
+        "mouth": f(window.mouth.reshape(-1).tolist()),
+        "audio": b([np.asarray(window.audio, "<f4").tobytes()]),
+        "audio_ratio": f([float(window.audio_ratio)]),
+        "start": f([float(window.start)]),
+        "index": i([int(window.index)]),
+        "path": b([record.path.encode()]),
+        "video_id": b([video_id.encode()]),
+        "group": b([record.group.encode()]),
+        "dataset": b([record.dataset.encode()]),
+        "category": b([record.category.encode()]),
+        "method": b([record.method.encode()]),
+        "split": b([record.split.encode()]),
+    }
+    feats.update({k: i([int(v)]) for k, v in labels.items()})
+    return tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString()
+
+
+def feature_spec(frames: int) -> dict[str, Any]:
+    """The ``tf.io.parse_single_example`` spec for windows of ``frames`` frames."""
+    import tensorflow as tf
+
+    spec = {
+        "frames": tf.io.FixedLenFeature([frames], tf.string),
+        "mask": tf.io.FixedLenFeature([frames], tf.int64),
+        "mouth": tf.io.FixedLenFeature([frames * 2], tf.float32),
+        "audio": tf.io.FixedLenFeature([], tf.string),
+        "audio_ratio": tf.io.FixedLenFeature([], tf.float32),
+        "start": tf.io.FixedLenFeature([], tf.float32),
+        "index": tf.io.FixedLenFeature([], tf.int64),
+    }
+    spec.update({k: tf.io.FixedLenFeature([], tf.string, default_value="") for k in STRING_KEYS})
+    spec.update({k: tf.io.FixedLenFeature([], tf.int64, default_value=UNKNOWN) for k in LABEL_KEYS})
+    return spec
+
+
+def decode_example(serialized: bytes) -> dict[str, Any]:
+    """A serialized window back to numpy arrays and Python values (no TensorFlow graph needed)."""
+    import tensorflow as tf
+
+    ex = tf.train.Example.FromString(serialized)
+    fm = ex.features.feature
+    frames = np.stack([cv2.cvtColor(cv2.imdecode(np.frombuffer(x, np.uint8), cv2.IMREAD_COLOR),
+                                    cv2.COLOR_BGR2RGB) for x in fm["frames"].bytes_list.value])
+    out: dict[str, Any] = {
+        "frames": frames,
+        "mask": np.array(fm["mask"].int64_list.value, np.uint8),
+        "mouth": np.array(fm["mouth"].float_list.value, np.float32).reshape(-1, 2),
+        "audio": np.frombuffer(fm["audio"].bytes_list.value[0], "<f4").copy(),
+        "audio_ratio": float(fm["audio_ratio"].float_list.value[0]),
+        "start": float(fm["start"].float_list.value[0]),
+        "index": int(fm["index"].int64_list.value[0]),
+    }
+    for k in STRING_KEYS:
+        out[k] = fm[k].bytes_list.value[0].decode() if k in fm else ""
+    for k in LABEL_KEYS:
+        out[k] = int(fm[k].int64_list.value[0]) if k in fm else UNKNOWN
+    return out
+
+
+def iter_records(path: str | Path) -> Iterator[bytes]:
+    """Raw serialized records of one TFRecord file (raises on a corrupt or truncated file)."""
+    import tensorflow as tf
+
+    for rec in tf.data.TFRecordDataset(str(path)):
+        yield rec.numpy()
+
+
+def read_windows(path: str | Path) -> list[dict[str, Any]]:
+    """Every window of a shard, decoded (small shards: tests, notebooks)."""
+    return [decode_example(r) for r in iter_records(path)]

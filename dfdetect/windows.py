@@ -1,0 +1,261 @@
+"""Cutting a video into aligned windows: face crops + the waveform of the same time span + the face mask.
+
+``extract_windows`` streams one video through ``media`` (decode) and ``faces`` (track, crop) and yields
+``Window``s as soon as each is complete, so memory stays flat however long the video is. Preprocessing
+writes them to shards; prediction scores them directly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dfdetect.config import Config
+from dfdetect.faces import FaceDetector, FaceFrame, FaceTracker
+from dfdetect.media import AudioChunk, MediaError, MediaReader, VideoSample
+
+
+@dataclass
+class Window:
+    """One window. ``frames`` (T, H, W, 3) uint8, ``mask`` (T,) 1 where a face was found, ``audio`` (S,)
+    float32 mono, ``mouth`` (T, 2) mouth position in crop coordinates (-1 where unknown), ``start`` the
+    window's start in seconds on the video clock, ``audio_ratio`` the share of ``audio`` the file provided
+    (0 for a silent track-less video)."""
+
+    index: int
+    start: float
+    frames: np.ndarray
+    mask: np.ndarray
+    audio: np.ndarray
+    mouth: np.ndarray
+    audio_ratio: float
+
+    @property
+    def face_ratio(self) -> float:
+        return float(self.mask.mean()) if self.mask.size else 0.0
+
+
+@dataclass
+class VideoSummary:
+    """What extraction saw of one video (filled in while iterating)."""
+
+    frames: int = 0
+    face_frames: int = 0
+    max_faces: int = 0
+    has_audio: bool = False
+    duration: float = 0.0
+    trimmed: float = 0.0  # seconds of leading silence skipped
+    windows: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def face_ratio(self) -> float:
+        return self.face_frames / self.frames if self.frames else 0.0
+
+
+def leading_silence(samples: np.ndarray, sample_rate: int, dbfs: float, block_s: float = 0.02) -> float | None:
+    """Seconds before the first 20 ms block louder than ``dbfs``; ``None`` if every block is quieter."""
+    n = int(sample_rate * block_s)
+    blocks = samples[: (samples.size // n) * n].reshape(-1, n)
+    if not len(blocks):
+        return None
+    rms = np.sqrt(np.mean(blocks.astype(np.float64) ** 2, axis=1) + 1e-20)
+    loud = np.nonzero(20 * np.log10(rms) > dbfs)[0]
+    return float(loud[0] * block_s) if loud.size else None
+
+
+class _Audio:
+    """Audio on the video clock, from sample ``base`` on; gaps and a late start are zero-filled."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sr = sample_rate
+        self.base = 0
+        self.chunks: list[np.ndarray] = []
+        self.end = 0  # absolute sample index after the last sample held
+        self.done = False
+        self.real = 0  # samples that came from the file (not padding)
+
+    def add(self, chunk: AudioChunk) -> None:
+        start = int(round(chunk.time * self.sr))
+        data = chunk.samples
+        if start > self.end:
+            self.chunks.append(np.zeros(start - self.end, np.float32))
+            self.end = start
+        elif start < self.end:  # overlap from rounding: drop the repeated samples
+            data = data[self.end - start:]
+        if data.size:
+            self.chunks.append(np.asarray(data, np.float32))
+            self.end += data.size
+            self.real += data.size
+
+    def take(self, a: int, b: int) -> tuple[np.ndarray, float]:
+        """Samples [a, b) (absolute), zero-padded past the end; and the share that was really there."""
+        buf = np.concatenate(self.chunks) if len(self.chunks) > 1 else (
+            self.chunks[0] if self.chunks else np.zeros(0, np.float32))
+        self.chunks = [buf] if buf.size else []
+        out = np.zeros(b - a, np.float32)
+        lo, hi = max(a, self.base), min(b, self.end)
+        if hi > lo:
+            out[lo - a:hi - a] = buf[lo - self.base:hi - self.base]
+        return out, max(0, hi - lo) / max(1, b - a)
+
+    def drop_before(self, a: int) -> None:
+        if a <= self.base or not self.chunks:
+            self.base = max(self.base, min(a, self.end))
+            return
+        buf = np.concatenate(self.chunks)
+        cut = min(a, self.end) - self.base
+        buf = buf[cut:]
+        self.base += cut
+        self.chunks = [buf] if buf.size else []
+
+
+def extract_windows(
+    path: str,
+    config: Config,
+    detector: FaceDetector,
+    summary: VideoSummary | None = None,
+    max_windows: int | None = None,
+) -> Iterator[Window]:
+    """Streams a video and yields its windows in order.
+
+    Args:
+        path: the video.
+        config: the run's ``Config`` (media, faces, window sections).
+        detector: a ``FaceDetector`` for this process.
+        summary: filled in while iterating (frames, faces, audio, trimmed silence, warnings).
+        max_windows: stop after this many (default ``config.window.max_windows``; 0 = all).
+
+    Raises:
+        MediaError: the file is unusable (its message is the reason), or too short for one window.
+    """
+    summary = summary if summary is not None else VideoSummary()
+    mc, wc = config.media, config.window
+    fps, sr = mc.fps, mc.sample_rate
+    T = config.frames_per_window
+    S = config.samples_per_window
+    hop = max(1, int(round(wc.hop_seconds * fps)))
+    limit = wc.max_windows if max_windows is None else max_windows
+    max_seconds = config.preprocess.max_seconds
+
+    reader = MediaReader(path, fps=fps, sample_rate=sr, max_side=mc.max_side,
+                         max_seconds=max_seconds if max_seconds > 0 else 0.0)
+    tracker = FaceTracker(detector, config.faces)
+    audio = _Audio(sr)
+    frames: dict[int, FaceFrame] = {}
+    first_k: int | None = None  # start of window 0 (after leading silence), once known
+    next_start = 0
+    emitted = 0
+    last_k = -1
+    max_trim_s = 5.0  # never look further than this for the end of leading silence
+
+    def decide_start(final: bool) -> int | None:
+        nonlocal first_k
+        if first_k is not None:
+            return first_k
+        if not wc.trim_leading_silence or not reader.has_audio:
+            first_k = 0
+        elif audio.end / sr >= max_trim_s or final:
+            if audio.end > 0:
+                head, _ = audio.take(0, min(audio.end, int(max_trim_s * sr)))
+                onset = leading_silence(head, sr, wc.silence_dbfs)
+            else:
+                onset = None
+            first_k = int(math.floor((onset or 0.0) * fps + 1e-6))
+            summary.trimmed = first_k / fps
+        return first_k
+
+    def make(start: int, pad: bool) -> Window:
+        idx = range(start, start + T)
+        crop = config.faces.crop_size
+        imgs = np.zeros((T, crop, crop, 3), np.uint8)
+        mask = np.zeros(T, np.uint8)
+        mouth = np.full((T, 2), -1.0, np.float32)
+        for j, k in enumerate(idx):
+            ff = frames.get(k)
+            if ff is None:
+                if not pad:
+                    raise AssertionError(f"frame {k} missing from a complete window")
+                continue
+            if ff.has_face:
+                imgs[j], mask[j] = ff.crop, 1
+                if ff.mouth is not None:
+                    mouth[j] = ff.mouth
+        a0 = int(round(start / fps * sr))
+        wave, ratio = audio.take(a0, a0 + S)
+        return Window(index=0, start=start / fps, frames=imgs, mask=mask, audio=wave, mouth=mouth,
+                      audio_ratio=ratio if reader.has_audio else 0.0)
+
+    def ready(final: bool) -> Iterator[Window]:
+        nonlocal next_start, emitted
+        k0 = decide_start(final)
+        if k0 is None:
+            return
+        if next_start < k0:
+            next_start = k0
+        while True:
+            if limit and emitted >= limit:
+                return
+            end_k = next_start + T - 1
+            need_audio = int(round((next_start + T) / fps * sr))
+            have_frames = end_k <= last_k
+            have_audio = audio.done or not reader.has_audio or audio.end >= need_audio
+            if have_frames and have_audio:
+                w = make(next_start, pad=False)
+            elif final and last_k - next_start + 1 >= max(1, T // 2):
+                w = make(next_start, pad=True)  # the tail: at least half a window, padded
+            else:
+                return
+            w.index = emitted
+            emitted += 1
+            yield w
+            next_start += hop
+            for k in [k for k in frames if k < next_start]:
+                del frames[k]
+            audio.drop_before(int(round(next_start / fps * sr)))
+            if last_k - next_start + 1 < max(1, T // 2) and final:
+                return
+
+    def take_frames(items: Iterator[FaceFrame]) -> None:
+        nonlocal last_k
+        for ff in items:
+            summary.frames += 1
+            summary.face_frames += int(ff.has_face)
+            if first_k is None or ff.index >= first_k:
+                frames[ff.index] = ff
+            last_k = ff.index
+
+    for item in reader:
+        if isinstance(item, VideoSample):
+            take_frames(tracker.push(item.index, item.image))
+        elif isinstance(item, AudioChunk):
+            audio.add(item)
+        if first_k is None and decide_start(False) is not None:
+            for k in [k for k in frames if k < first_k]:
+                del frames[k]
+        if first_k is not None:
+            for w in ready(False):
+                yield w
+            if limit and emitted >= limit:
+                break
+        elif len(frames) > (max_trim_s + 1) * fps + T:  # guard: never hold more than a few seconds
+            decide_start(True)
+    take_frames(tracker.flush())
+    audio.done = True
+    summary.has_audio = reader.has_audio and audio.real > 0
+    summary.max_faces = tracker.max_faces
+    summary.duration = reader.video_end
+    if reader.error:
+        summary.warnings.append(reader.error)
+    if not (limit and emitted >= limit):
+        yield from ready(True)
+    summary.windows = emitted
+    if emitted == 0:
+        if reader.frames_out == 0:
+            raise MediaError(reader.error or "no decodable video frames")
+        need = max(1, T // 2) / fps
+        raise MediaError(f"too short: {reader.frames_out} frame(s), {reader.video_end:.2f} s after "
+                         f"{summary.trimmed:.2f} s of leading silence; a window needs at least {need:.2f} s")
