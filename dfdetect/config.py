@@ -43,6 +43,8 @@ class FaceConfig:
         crop_size: side of the square face crop in pixels.
         margin: crop side as a multiple of the detected box's longer side.
         detect_every: run the detector on every k-th sampled frame; boxes between are tracked.
+        rescan_every: every n-th detection scans the whole frame (counts faces, finds new ones); the
+            others only search around the followed face.
         min_confidence: detector score threshold.
         model: ``short`` (BlazeFace short range) or ``full`` (full range sparse).
         fallback_full_range: try the full-range model on frames where the short-range one finds nothing.
@@ -54,6 +56,7 @@ class FaceConfig:
     crop_size: int = 112
     margin: float = 1.4
     detect_every: int = 3
+    rescan_every: int = 5
     min_confidence: float = 0.5
     model: str = "short"
     fallback_full_range: bool = True

@@ -63,6 +63,15 @@ def _box(cwh: np.ndarray) -> tuple[float, float, float, float]:
     return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
 
 
+def _nms(dets: list[Detection], threshold: float = 0.3) -> list[Detection]:
+    """Keeps the most confident of overlapping detections (from overlapping tiles)."""
+    kept: list[Detection] = []
+    for d in sorted(dets, key=lambda d: d.score, reverse=True):
+        if all(iou(d.box, k.box) < threshold for k in kept):
+            kept.append(d)
+    return kept
+
+
 class FaceDetector:
     """MediaPipe Tasks BlazeFace detector on RGB images. Not picklable: make one per process.
 
@@ -111,37 +120,59 @@ class FaceDetector:
             out.append(Detection(box=box, score=float(d.categories[0].score), mouth=mouth))
         return out
 
-    def _full_frame(self, image: np.ndarray) -> list[Detection]:
+    def _full_frame(self, image: np.ndarray, tiles: bool = True) -> list[Detection]:
         h, w = image.shape[:2]
         side = self.config.detect_side
         scale = min(1.0, side / max(h, w)) if side else 1.0
         small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
                            interpolation=cv2.INTER_AREA) if scale < 1.0 else image
         dets = self._run(self.config.model, small, scale)
+        sh, sw = small.shape[:2]
+        if tiles and max(sh, sw) > 1.3 * min(sh, sw):
+            # BlazeFace squeezes the whole frame into 128 px: in a wide frame each face shrinks to a few
+            # pixels and some are missed. Square tiles along the long side give every face more pixels.
+            tile = min(sh, sw)
+            n = int(np.ceil(max(sh, sw) / tile)) + 1
+            starts = np.linspace(0, max(sh, sw) - tile, n).round().astype(int)
+            for st in starts:
+                part = small[:, st:st + tile] if sw > sh else small[st:st + tile]
+                for d in self._run(self.config.model, np.ascontiguousarray(part), 1.0):
+                    off = (st, 0) if sw > sh else (0, st)
+                    box = (d.box[0] + off[0], d.box[1] + off[1], d.box[2] + off[0], d.box[3] + off[1])
+                    mouth = (d.mouth[0] + off[0], d.mouth[1] + off[1]) if d.mouth else None
+                    dets.append(Detection(box=tuple(v / scale for v in box), score=d.score,
+                                          mouth=(mouth[0] / scale, mouth[1] / scale) if mouth else None))
+            dets = _nms(dets)
         if not dets and "full" in self._detectors and self.config.model != "full":
             dets = self._run("full", small, scale)
         return dets
 
-    def refine(self, image: np.ndarray, det: Detection) -> Detection:
+    def refine(self, image: np.ndarray, det: Detection, keep: bool = True) -> Detection | None:
         """Re-detects inside a square region around ``det``. BlazeFace sees a 128 px image, so a face that
         is small in a large frame gets a coarse box; in the region it fills a third of the input and the
-        box becomes precise."""
+        box becomes precise. Also the tracker's cheap per-keyframe search. With ``keep=False`` returns
+        None when the region holds no face (instead of ``det``)."""
         x0, y0, x1, y1 = det.box
         side = 2.5 * max(x1 - x0, y1 - y0)
         if side >= 0.8 * max(image.shape[:2]):
-            return det  # already large in the frame: refining gains nothing
+            # Already large in the frame: the whole frame is as good a region as any.
+            found = self._full_frame(image, tiles=False)
+            best = max(found, key=lambda d: iou(d.box, det.box), default=None)
+            if best is not None and iou(best.box, det.box) > 0.1:
+                return best
+            return det if keep else None
         roi_px = 192
         crop, (rx0, ry0, rx1, ry1) = crop_square(image, det.box, roi_px, 2.5)
         s = roi_px / (rx1 - rx0)
         found = self._run(self.config.model, crop, 1.0)
-        best, best_iou = None, 0.3
+        best, best_iou = None, 0.1 if not keep else 0.3
         for d in found:
             box = (d.box[0] / s + rx0, d.box[1] / s + ry0, d.box[2] / s + rx0, d.box[3] / s + ry0)
             o = iou(box, det.box)
             if o > best_iou:
                 mouth = (d.mouth[0] / s + rx0, d.mouth[1] / s + ry0) if d.mouth else det.mouth
-                best, best_iou = Detection(box=box, score=max(d.score, det.score), mouth=mouth), o
-        return best or det
+                best, best_iou = Detection(box=box, score=d.score, mouth=mouth), o
+        return best if best is not None or not keep else det
 
     def detect(self, image: np.ndarray, refine: bool = True, max_faces: int = 4) -> list[Detection]:
         """All faces in an RGB uint8 image, in that image's pixel coordinates, best first; the best
@@ -219,6 +250,7 @@ class FaceTracker:
         self._last: tuple[int, np.ndarray, Detection | None, int] | None = None  # last keyframe
         self._smoothed: Detection | None = None
         self._velocity = np.zeros(4)
+        self._keys = 0
         self.max_faces = 0
         self.frames = 0
         self.face_frames = 0
@@ -263,7 +295,19 @@ class FaceTracker:
         self._smoothed = Detection(box=_box(state), score=det.score, mouth=mouth)
         return self._smoothed
 
-    def _detect(self, image: np.ndarray) -> tuple[Detection | None, int]:
+    def _detect(self, image: np.ndarray, keyframe: bool = False) -> tuple[Detection | None, int]:
+        """The followed face in ``image`` and how many faces a full scan saw (-1: no full scan). While a
+        face is followed, most keyframes only search a region around its predicted box (one small
+        detector run); every ``rescan_every``-th keyframe, or when the face is lost there, the whole frame
+        is scanned to count faces and catch new ones."""
+        ref = self._smoothed
+        if keyframe:
+            self._keys += 1
+        if ref is not None and not (keyframe and self._keys % self.config.rescan_every == 0):
+            predicted = Detection(box=_box(_cwh(ref.box) + self._velocity), score=ref.score, mouth=ref.mouth)
+            found = self.detector.refine(image, predicted, keep=False)
+            if found is not None:
+                return found, -1
         dets = self.detector.detect(image)
         self.max_faces = max(self.max_faces, len(dets))
         return self._pick(dets, self._smoothed), len(dets)
@@ -292,7 +336,7 @@ class FaceTracker:
     def _resolve(self, key_index: int, key_image: np.ndarray) -> Iterator[FaceFrame]:
         """Detects on a keyframe and emits the buffered frames before it, then the keyframe itself."""
         prev_smoothed = self._smoothed
-        det, faces = self._detect(key_image)
+        det, faces = self._detect(key_image, keyframe=True)
         det = self._smooth(det)
         prev = self._last
         between = self._buffer

@@ -21,6 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".flv", ".mpg", ".mpeg", ".ts", ".wmv",
@@ -135,14 +136,20 @@ def probe(path: str | os.PathLike) -> ProbeInfo:
         container.close()
 
 
+def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+        # The common case: OpenCV's I420 conversion is about twice as fast as swscale's rgb24.
+        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
+    return frame.to_ndarray(format="rgb24")
+
+
 def _upright(frame: av.VideoFrame, max_side: int) -> np.ndarray:
-    w, h = frame.width, frame.height
+    img = _to_rgb(frame)
+    h, w = img.shape[:2]
     scale = min(1.0, max_side / max(w, h)) if max_side else 1.0
     if scale < 1.0:
-        w, h = max(2, int(round(w * scale))), max(2, int(round(h * scale)))
-        img = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
-    else:
-        img = frame.to_ndarray(format="rgb24")
+        size = (max(2, int(round(w * scale))), max(2, int(round(h * scale))))
+        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
     rot = int(getattr(frame, "rotation", 0) or 0)
     # PyAV's rotation is the display matrix's counter-clockwise angle; ffmpeg shows the frame turned by
     # -rotation, i.e. np.rot90 by rotation / 90 quarter turns (np.rot90 turns counter-clockwise).

@@ -6,14 +6,14 @@ of faces. Tests, benchmarks and the built-in benchmark (``dfdetect.synth``) buil
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 
-@lru_cache(maxsize=None)
+@cache
 def face_photo(name: str) -> np.ndarray:
     """A real photograph with one frontal face, RGB uint8: ``astronaut`` (scikit-image), ``camera``
     (scikit-image, greyscale turned RGB) or ``grace_hopper`` (matplotlib)."""
@@ -84,7 +84,7 @@ def moving_face_frames(
     return frames, boxes
 
 
-@lru_cache(maxsize=None)
+@cache
 def _detect_box(photo: str) -> tuple[float, float, float, float]:
     from dfdetect.config import FaceConfig
     from dfdetect.faces import FaceDetector

@@ -237,8 +237,7 @@ def extract_windows(
             for k in [k for k in frames if k < first_k]:
                 del frames[k]
         if first_k is not None:
-            for w in ready(False):
-                yield w
+            yield from ready(False)
             if limit and emitted >= limit:
                 break
         elif len(frames) > (max_trim_s + 1) * fps + T:  # guard: never hold more than a few seconds

@@ -1,0 +1,45 @@
+"""Shared fixtures: clips the tests encode themselves, from real photographs (see dfdetect.sample_media)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from dfdetect.config import FaceConfig  # noqa: E402
+
+BITS = 10
+
+
+def index_frame(i: int, size: tuple[int, int] = (160, 96)) -> np.ndarray:
+    """A frame whose content encodes its index: BITS black/white blocks (robust to lossy codecs)."""
+    w, h = size
+    img = np.zeros((h, w, 3), np.uint8)
+    bw = w // BITS
+    for b in range(BITS):
+        if (i >> b) & 1:
+            img[:, b * bw:(b + 1) * bw] = 255
+    return img
+
+
+def read_index(img: np.ndarray) -> int:
+    h, w = img.shape[:2]
+    bw = w // BITS
+    value = 0
+    for b in range(BITS):
+        if img[h // 4: 3 * h // 4, b * bw + bw // 4:(b + 1) * bw - bw // 4].mean() > 127:
+            value |= 1 << b
+    return value
+
+
+@pytest.fixture(scope="session")
+def detector():
+    from dfdetect.faces import FaceDetector
+
+    det = FaceDetector(FaceConfig())
+    yield det
+    det.close()

@@ -1,0 +1,42 @@
+"""The command line contract: output formats and exit codes (0 ok, 3 some inputs failed, 2 usage)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from dfdetect.cli import main
+from dfdetect.media import write_video
+
+
+def test_probe_json_and_exit_codes(tmp_path, capsys):
+    good = tmp_path / "a.mp4"
+    write_video(good, [np.zeros((96, 160, 3), np.uint8)] * 10, fps=10, rotation=90)
+    bad = tmp_path / "b.mp4"
+    bad.write_bytes(b"\x00" * 100)
+    assert main(["probe", str(good), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["width"], info["height"], info["rotation"]) == (96, 160, 90)
+    assert info["fps"] == 10 and info["has_audio"] is False and info["status"] == "ok"
+    assert main(["probe", str(good), str(bad), "--json"]) == 3
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["status"] for x in lines] == ["ok", "failed"] and lines[1]["reason"]
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    assert main(["no-such-command"]) == 2
+    assert main(["preprocess", str(tmp_path), "--out", str(tmp_path / "o"), "--config", "nope"]) == 2
+    assert "neither a preset" in capsys.readouterr().err
+    assert main(["preprocess", str(tmp_path), "--out", str(tmp_path / "o"), "--shard-index", "3",
+                 "--num-shards", "2"]) == 2
+
+
+def test_help_explains():
+    out = subprocess.run([sys.executable, "-m", "dfdetect.cli", "preprocess", "--help"], capture_output=True,
+                         text=True).stdout
+    assert "manifest.csv" in out and "Resumable" in out and "--shard-index" in out
+    top = subprocess.run([sys.executable, "-m", "dfdetect.cli", "--help"], capture_output=True, text=True).stdout
+    assert "Exit codes" in top and "probe" in top and "models" in top
