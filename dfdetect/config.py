@@ -55,8 +55,8 @@ class FaceConfig:
 
     crop_size: int = 112
     margin: float = 1.4
-    detect_every: int = 3
-    rescan_every: int = 5
+    detect_every: int = 5
+    rescan_every: int = 6
     min_confidence: float = 0.5
     model: str = "short"
     fallback_full_range: bool = True

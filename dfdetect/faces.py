@@ -121,16 +121,19 @@ class FaceDetector:
         return out
 
     def _full_frame(self, image: np.ndarray, tiles: bool = True) -> list[Detection]:
+        image = np.asarray(image)  # a LazyFrame converts fully here: only on full scans
         h, w = image.shape[:2]
         side = self.config.detect_side
         scale = min(1.0, side / max(h, w)) if side else 1.0
         small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
                            interpolation=cv2.INTER_AREA) if scale < 1.0 else image
-        dets = self._run(self.config.model, small, scale)
         sh, sw = small.shape[:2]
-        if tiles and max(sh, sw) > 1.3 * min(sh, sw):
+        wide = tiles and max(sh, sw) > 1.3 * min(sh, sw)
+        dets = [] if wide else self._run(self.config.model, small, scale)
+        if wide:
             # BlazeFace squeezes the whole frame into 128 px: in a wide frame each face shrinks to a few
-            # pixels and some are missed. Square tiles along the long side give every face more pixels.
+            # pixels and some are missed. Overlapping square tiles along the long side give every face more
+            # pixels (and cover every face the whole frame would: each is at most a tile high).
             tile = min(sh, sw)
             n = int(np.ceil(max(sh, sw) / tile)) + 1
             starts = np.linspace(0, max(sh, sw) - tile, n).round().astype(int)
@@ -161,8 +164,8 @@ class FaceDetector:
             if best is not None and iou(best.box, det.box) > 0.1:
                 return best
             return det if keep else None
-        roi_px = 192
-        crop, (rx0, ry0, rx1, ry1) = crop_square(image, det.box, roi_px, 2.5)
+        roi_px = 128  # BlazeFace's input size: anything larger is resized again inside MediaPipe
+        crop, (rx0, ry0, rx1, ry1) = crop_square(image, det.box, roi_px, 2.5, fast=True)
         s = roi_px / (rx1 - rx0)
         found = self._run(self.config.model, crop, 1.0)
         best, best_iou = None, 0.1 if not keep else 0.3
@@ -195,10 +198,11 @@ class FaceDetector:
         self.close()
 
 
-def crop_square(image: np.ndarray, box: tuple[float, float, float, float], size: int, margin: float,
-                ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+def crop_square(image, box: tuple[float, float, float, float], size: int, margin: float,
+                fast: bool = False) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """A ``size`` x ``size`` crop centred on ``box``, side ``margin`` x its longer side, zero-padded where
-    it leaves the image. Returns the crop and the square region it came from."""
+    it leaves the image (an RGB array or a ``media.LazyFrame``, which converts only this region). Returns the
+    crop and the square region it came from."""
     x0, y0, x1, y1 = box
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     side = max(x1 - x0, y1 - y0) * margin
@@ -211,8 +215,10 @@ def crop_square(image: np.ndarray, box: tuple[float, float, float, float], size:
     ax0, ay0 = max(0, ix0), max(0, iy0)
     ax1, ay1 = min(w, ix0 + iside), min(h, iy0 + iside)
     if ax1 > ax0 and ay1 > ay0:
-        canvas[ay0 - iy0:ay1 - iy0, ax0 - ix0:ax1 - ix0] = image[ay0:ay1, ax0:ax1]
-    interp = cv2.INTER_AREA if iside > size else cv2.INTER_LINEAR
+        part = image.region(ay0, ay1, ax0, ax1) if hasattr(image, "region") else image[ay0:ay1, ax0:ax1]
+        canvas[ay0 - iy0:ay1 - iy0, ax0 - ix0:ax1 - ix0] = part
+    # INTER_AREA anti-aliases the stored crops; the detector's own input can take the faster bilinear.
+    interp = cv2.INTER_AREA if iside > size and not fast else cv2.INTER_LINEAR
     return cv2.resize(canvas, (size, size), interpolation=interp), region
 
 
@@ -249,7 +255,8 @@ class FaceTracker:
         self._buffer: list[tuple[int, np.ndarray]] = []  # frames since the last keyframe (excluded)
         self._last: tuple[int, np.ndarray, Detection | None, int] | None = None  # last keyframe
         self._smoothed: Detection | None = None
-        self._velocity = np.zeros(4)
+        self._velocity = np.zeros(4)  # per frame
+        self._smoothed_index = 0
         self._keys = 0
         self.max_faces = 0
         self.frames = 0
@@ -257,60 +264,75 @@ class FaceTracker:
         self.track_switches = 0
 
     # -- choosing and smoothing ------------------------------------------------------------------------------
-    def _pick(self, dets: list[Detection], ref: Detection | None) -> Detection | None:
-        """The detection continuing the current track, or the dominant face when there is no track."""
-        if not dets:
-            return None
+    def _predict(self, index: int) -> Detection | None:
+        """Where the followed face should be at frame ``index`` (constant-velocity prediction)."""
+        ref = self._smoothed
         if ref is None:
-            return dets[0]
+            return None
+        dt = index - self._smoothed_index
+        return Detection(box=_box(_cwh(ref.box) + self._velocity * dt), score=ref.score, mouth=ref.mouth)
+
+    def _pick(self, dets: list[Detection], ref: Detection | None) -> tuple[Detection | None, bool]:
+        """The detection continuing the track predicted at ``ref`` (and True), or the dominant face when
+        there is no track or the followed face is gone (and False)."""
+        if not dets:
+            return None, False
+        if ref is None:
+            return dets[0], False
         best = max(dets, key=lambda d: iou(d.box, ref.box))
         if iou(best.box, ref.box) > 0.2:
-            return best
-        # The followed face is gone (or moved far in one step): follow the nearest face of similar size.
+            return best, True
         size = max(ref.box[2] - ref.box[0], 1.0)
         near = min(dets, key=lambda d: np.hypot(d.center[0] - ref.center[0], d.center[1] - ref.center[1]))
-        if np.hypot(near.center[0] - ref.center[0], near.center[1] - ref.center[1]) < 1.0 * size:
-            return near
+        if np.hypot(near.center[0] - ref.center[0], near.center[1] - ref.center[1]) < 1.5 * size:
+            return near, True
         self.track_switches += 1
-        return dets[0]
+        return dets[0], False
 
-    def _smooth(self, det: Detection | None) -> Detection | None:
-        """Alpha-beta filter on box centre and size over keyframes: removes jitter without the lag an
-        exponential average has on a moving face (it predicts with the estimated velocity)."""
+    def _smooth(self, det: Detection | None, index: int, continued: bool) -> Detection | None:
+        """Alpha-beta filter on box centre and size: removes jitter without the lag an exponential
+        average has on a moving face (it predicts with the estimated per-frame velocity)."""
         a = self.config.smoothing
         prev = self._smoothed
-        if det is None or prev is None or a <= 0 or iou(det.box, prev.box) < 0.2:
-            self._smoothed = det
+        dt = index - self._smoothed_index
+        if det is None or prev is None or not continued or dt <= 0:
+            self._smoothed, self._smoothed_index = det, index
             self._velocity = np.zeros(4)
             return det
         z = _cwh(det.box)
-        pred = _cwh(prev.box) + self._velocity
+        pred = _cwh(prev.box) + self._velocity * dt
         resid = z - pred
         alpha, beta = 1.0 - a, (1.0 - a) ** 2 / (2.0 - (1.0 - a))  # critically damped pair
         state = pred + alpha * resid
-        self._velocity = self._velocity + beta * resid
+        self._velocity = self._velocity + beta * resid / dt
         mouth = det.mouth
         if mouth is not None:  # the mouth moves with the box
             mouth = (mouth[0] + state[0] - z[0], mouth[1] + state[1] - z[1])
-        self._smoothed = Detection(box=_box(state), score=det.score, mouth=mouth)
+        self._smoothed, self._smoothed_index = Detection(box=_box(state), score=det.score, mouth=mouth), index
         return self._smoothed
 
-    def _detect(self, image: np.ndarray, keyframe: bool = False) -> tuple[Detection | None, int]:
-        """The followed face in ``image`` and how many faces a full scan saw (-1: no full scan). While a
-        face is followed, most keyframes only search a region around its predicted box (one small
-        detector run); every ``rescan_every``-th keyframe, or when the face is lost there, the whole frame
-        is scanned to count faces and catch new ones."""
-        ref = self._smoothed
+    def _detect(self, image, index: int, keyframe: bool = False) -> tuple[Detection | None, int, bool]:
+        """The followed face in ``image``, how many faces a full scan saw (-1: no full scan), and whether it
+        continues the track. While a face is followed, most keyframes only search a region around its
+        predicted box (one small detector run); every ``rescan_every``-th keyframe, or when the face is
+        lost there, the whole frame is scanned to count faces and catch new ones."""
+        predicted = self._predict(index)
         if keyframe:
             self._keys += 1
-        if ref is not None and not (keyframe and self._keys % self.config.rescan_every == 0):
-            predicted = Detection(box=_box(_cwh(ref.box) + self._velocity), score=ref.score, mouth=ref.mouth)
+        if predicted is not None and not (keyframe and self._keys % self.config.rescan_every == 0):
             found = self.detector.refine(image, predicted, keep=False)
             if found is not None:
-                return found, -1
+                return found, -1, True
         dets = self.detector.detect(image)
         self.max_faces = max(self.max_faces, len(dets))
-        return self._pick(dets, self._smoothed), len(dets)
+        det, continued = self._pick(dets, predicted)
+        return det, len(dets), continued
+
+    def _state(self) -> tuple:
+        return self._smoothed, self._velocity.copy(), self._smoothed_index
+
+    def _restore(self, state: tuple) -> None:
+        self._smoothed, self._velocity, self._smoothed_index = state[0], state[1].copy(), state[2]
 
     # -- output ----------------------------------------------------------------------------------------------
     def _frame(self, index: int, image: np.ndarray, det: Detection | None, faces: int) -> FaceFrame:
@@ -333,19 +355,17 @@ class FaceTracker:
             mouth = ((1 - t) * a.mouth[0] + t * b.mouth[0], (1 - t) * a.mouth[1] + t * b.mouth[1])
         return Detection(box=box, score=min(a.score, b.score), mouth=mouth)
 
-    def _resolve(self, key_index: int, key_image: np.ndarray) -> Iterator[FaceFrame]:
+    def _resolve(self, key_index: int, key_image) -> Iterator[FaceFrame]:
         """Detects on a keyframe and emits the buffered frames before it, then the keyframe itself."""
-        prev_smoothed = self._smoothed
-        det, faces = self._detect(key_image, keyframe=True)
-        det = self._smooth(det)
+        before = self._state()
+        det, faces, continued = self._detect(key_image, key_index, keyframe=True)
+        det = self._smooth(det, key_index, continued)
         prev = self._last
         between = self._buffer
         self._buffer = []
         if between:
             a = prev[2] if prev is not None else None
-            same_track = a is not None and det is not None and (
-                iou(a.box, det.box) > 0.1 or prev_smoothed is not None and iou(prev_smoothed.box, det.box) > 0.1)
-            if same_track:
+            if a is not None and det is not None and continued:
                 span = key_index - prev[0]
                 for i, img in between:
                     yield self._frame(i, img, self._lerp(a, det, (i - prev[0]) / span), -1)
@@ -354,11 +374,12 @@ class FaceTracker:
                     yield self._frame(i, img, None, -1)
             else:
                 # A face appeared, vanished or changed between keyframes: look at each frame.
-                self._smoothed = a
+                after = self._state()
+                self._restore(before)
                 for i, img in between:
-                    d, n = self._detect(img)
-                    yield self._frame(i, img, self._smooth(d), n)
-                self._smoothed = det
+                    d, n, cont = self._detect(img, i)
+                    yield self._frame(i, img, self._smooth(d, i, cont), n)
+                self._restore(after)
         self._last = (key_index, key_image, det, faces)
         yield self._frame(key_index, key_image, det, faces)
 

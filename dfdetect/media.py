@@ -66,7 +66,12 @@ class ProbeInfo:
 class VideoSample:
     index: int  # k: the k-th output frame, at time k / fps
     time: float
-    image: np.ndarray  # (H, W, 3) uint8 RGB, upright
+    frame: LazyFrame  # upright; converted to RGB on demand
+
+    @property
+    def image(self) -> np.ndarray:
+        """The whole frame, (H, W, 3) uint8 RGB, upright."""
+        return self.frame.array()
 
 
 @dataclass
@@ -136,27 +141,79 @@ def probe(path: str | os.PathLike) -> ProbeInfo:
         container.close()
 
 
-def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
-        # The common case: OpenCV's I420 conversion is about twice as fast as swscale's rgb24.
-        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
-    return frame.to_ndarray(format="rgb24")
+class LazyFrame:
+    """An upright RGB frame that converts from YUV only the parts that are asked for.
 
+    Face crops and detector regions are a small part of a frame; converting the whole frame to RGB for
+    every sampled frame would cost more than decoding it. ``region`` converts just a rectangle (mapping it
+    through the display rotation), ``array`` the whole frame (cached). Frames larger than ``max_side``, or in
+    pixel formats other than even-sized yuv420p, are converted eagerly.
+    """
 
-def _upright(frame: av.VideoFrame, max_side: int) -> np.ndarray:
-    img = _to_rgb(frame)
-    h, w = img.shape[:2]
-    scale = min(1.0, max_side / max(w, h)) if max_side else 1.0
-    if scale < 1.0:
-        size = (max(2, int(round(w * scale))), max(2, int(round(h * scale))))
-        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-    rot = int(getattr(frame, "rotation", 0) or 0)
-    # PyAV's rotation is the display matrix's counter-clockwise angle; ffmpeg shows the frame turned by
-    # -rotation, i.e. np.rot90 by rotation / 90 quarter turns (np.rot90 turns counter-clockwise).
-    k = int(round(rot / 90.0)) % 4
-    if k:
-        img = np.ascontiguousarray(np.rot90(img, k))
-    return img
+    def __init__(self, frame: av.VideoFrame, max_side: int = 0) -> None:
+        self.k = int(round(int(getattr(frame, "rotation", 0) or 0) / 90.0)) % 4
+        w, h = frame.width, frame.height
+        scale = min(1.0, max_side / max(w, h)) if max_side else 1.0
+        self._rgb: np.ndarray | None = None
+        self._yuv = False
+        if scale >= 1.0 and frame.format.name == "yuv420p" and w % 2 == 0 and h % 2 == 0:
+            # Zero-copy views of the decoder's planes (the frame keeps its buffers alive).
+            self._frame = frame
+            self._planes = [np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[:ph, :pw]
+                            for p, (ph, pw) in zip(frame.planes, ((h, w), (h // 2, w // 2), (h // 2, w // 2)))]
+            self._yuv = True
+            self._sh, self._sw = h, w
+        else:
+            img = frame.to_ndarray(format="rgb24")
+            if scale < 1.0:
+                size = (max(2, int(round(w * scale))), max(2, int(round(h * scale))))
+                img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+            self._sh, self._sw = img.shape[:2]
+            self._rgb = self._rotate(img)
+        uh, uw = (self._sw, self._sh) if self.k % 2 else (self._sh, self._sw)
+        self.shape = (uh, uw, 3)
+
+    def _rotate(self, img: np.ndarray) -> np.ndarray:
+        # PyAV's rotation is the display matrix's counter-clockwise angle; ffmpeg shows the frame turned by
+        # -rotation, i.e. np.rot90 by rotation / 90 quarter turns (np.rot90 turns counter-clockwise).
+        return np.ascontiguousarray(np.rot90(img, self.k)) if self.k else img
+
+    def array(self) -> np.ndarray:
+        """The whole frame, (H, W, 3) uint8 RGB, upright."""
+        if self._rgb is None:
+            self._rgb = self.region(0, self.shape[0], 0, self.shape[1])
+        return self._rgb
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        a = self.array()
+        return a.astype(dtype) if dtype is not None else a
+
+    def region(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """Rows ``y0:y1`` and columns ``x0:x1`` of the upright frame (inside it), RGB."""
+        if self._rgb is not None:
+            return self._rgb[y0:y1, x0:x1]
+        H, W = self._sh, self._sw
+        # where the upright rectangle lies in the stored frame
+        if self.k == 0:
+            r0, r1, c0, c1 = y0, y1, x0, x1
+        elif self.k == 1:
+            r0, r1, c0, c1 = x0, x1, W - y1, W - y0
+        elif self.k == 2:
+            r0, r1, c0, c1 = H - y1, H - y0, W - x1, W - x0
+        else:
+            r0, r1, c0, c1 = H - x1, H - x0, y0, y1
+        # grow to even bounds (chroma is subsampled 2x2), convert, then cut the exact rectangle
+        e0, e1, f0, f1 = r0 & ~1, min(H, (r1 + 1) & ~1), c0 & ~1, min(W, (c1 + 1) & ~1)
+        if e1 <= e0 or f1 <= f0:
+            return np.zeros((max(0, y1 - y0), max(0, x1 - x0), 3), np.uint8)
+        y, u, v = self._planes
+        ys = y[e0:e1, f0:f1]
+        us = u[e0 // 2:e1 // 2, f0 // 2:f1 // 2]
+        vs = v[e0 // 2:e1 // 2, f0 // 2:f1 // 2]
+        h, w = ys.shape
+        packed = np.concatenate([ys.reshape(-1), us.reshape(-1), vs.reshape(-1)]).reshape(h * 3 // 2, w)
+        rgb = cv2.cvtColor(packed, cv2.COLOR_YUV2RGB_I420)[r0 - e0:r1 - e0, c0 - f0:c1 - f0]
+        return self._rotate(rgb)
 
 
 def decode(
@@ -248,9 +305,9 @@ class MediaReader:
                 tk = k / self.fps
                 if tk + _EPS >= t_prev:
                     if prev_img is None:
-                        prev_img = _upright(f_prev, self.max_side)
+                        prev_img = LazyFrame(f_prev, self.max_side)
                     self.frames_out += 1
-                    yield VideoSample(index=k, time=tk, image=prev_img)
+                    yield VideoSample(index=k, time=tk, frame=prev_img)
                 k += 1
 
         def audio_items(t_in: float | None, samples: np.ndarray) -> Iterator[AudioChunk]:
@@ -430,3 +487,59 @@ def write_video(
                     out.mux(packet)
             for packet in as_.encode():
                 out.mux(packet)
+
+
+class Prefetch:
+    """Iterates ``source`` in a background thread, ``size`` items ahead.
+
+    Decoding (FFmpeg, which releases the GIL) then overlaps with the consumer's face detection and
+    cropping (OpenCV and MediaPipe, which release it too), so one video's wall time approaches the larger
+    of the two instead of their sum. Exceptions are re-raised in the consumer; closing the iterator early
+    stops the thread.
+    """
+
+    _END = object()
+
+    def __init__(self, source, size: int = 8) -> None:
+        import queue
+        import threading
+
+        self._q: queue.Queue = queue.Queue(maxsize=size)
+        self._stop = threading.Event()
+        self._source = source
+        self._thread = threading.Thread(target=self._run, daemon=True, name="dfdetect-decode")
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for item in self._source:
+                if not self._put(("item", item)):
+                    return
+            self._put(("end", None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            self._put(("error", e))
+
+    def __iter__(self):
+        try:
+            while True:
+                kind, value = self._q.get()
+                if kind == "item":
+                    yield value
+                elif kind == "end":
+                    return
+                else:
+                    raise value
+        finally:
+            self._stop.set()
+            self._thread.join(timeout=5)

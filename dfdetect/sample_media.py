@@ -61,9 +61,11 @@ def moving_face_frames(
     scale: float = 0.8,
     background: int = 90,
     seed: int = 0,
+    speed: float = 1.0,
 ) -> tuple[list[np.ndarray], list[tuple[float, float, float, float]]]:
     """Frames of a photo drifting and zooming over a plain background, with where its face box
-    (``FACE_BOXES``, else detected once at full size) lands in each frame."""
+    (``FACE_BOXES``, else detected once at full size) lands in each frame. At ``speed`` 1 the face sways
+    like a talking head's (a few seconds per sway at 25 fps); tests raise it to stress the tracker."""
     img = face_photo(photo)
     box = np.array(FACE_BOXES.get(photo) or _detect_box(photo), float)
     rng = np.random.default_rng(seed)
@@ -71,10 +73,11 @@ def moving_face_frames(
     w, h = size
     frames, boxes = [], []
     for i in range(n):
-        s = scale * (1.0 + 0.08 * np.sin(i / 9 + phase[0]))
+        u = i * speed / 4.0  # speed 4 is the old, fast default: a sway a second
+        s = scale * (1.0 + 0.08 * np.sin(u / 9 + phase[0]))
         small = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-        cx = w / 2 + 0.18 * w * np.sin(i / 11 + phase[1])
-        cy = h / 2 + 0.10 * h * np.sin(i / 7 + phase[2])
+        cx = w / 2 + 0.18 * w * np.sin(u / 11 + phase[1])
+        cy = h / 2 + 0.10 * h * np.sin(u / 7 + phase[2])
         fx, fy = (box[0] + box[2]) / 2 * s, (box[1] + box[3]) / 2 * s
         ox, oy = int(round(cx - fx)), int(round(cy - fy))
         canvas = np.full((h, w, 3), background, np.uint8)
@@ -102,3 +105,20 @@ def tone(seconds: float, sample_rate: int = 16000, freq: float = 220.0, level: f
     wave = sum(np.sin(2 * np.pi * freq * k * t) / k for k in range(1, 6))
     env = 0.6 + 0.4 * np.sin(2 * np.pi * 3.0 * t) ** 2
     return (level * wave * env / 2.3).astype(np.float32)
+
+
+def talking_clip(path: str | Path, photo: str = "astronaut", seconds: float = 3.0, fps: int = 25,
+                 size: tuple[int, int] = (320, 240), lead_silence: float = 0.0, audio: bool = True,
+                 seed: int = 0) -> Path:
+    """Encodes a short H.264 + AAC clip of a real photographed face drifting over a background, with a
+    tone standing in for a voice after ``lead_silence`` seconds."""
+    frames, _ = moving_face_frames(photo, n=int(seconds * fps), size=size,
+                                   scale=(0.5 if photo == "astronaut" else 0.3) * size[0] / 320, seed=seed)
+    wave = None
+    if audio:
+        wave = np.concatenate([np.zeros(int(lead_silence * 16000), np.float32),
+                               tone(seconds - lead_silence, freq=150 + 40 * seed)])
+    from dfdetect.media import write_video
+
+    write_video(path, frames, fps=fps, audio=wave)
+    return Path(path)

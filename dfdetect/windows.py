@@ -15,7 +15,7 @@ import numpy as np
 
 from dfdetect.config import Config
 from dfdetect.faces import FaceDetector, FaceFrame, FaceTracker
-from dfdetect.media import AudioChunk, MediaError, MediaReader, VideoSample
+from dfdetect.media import AudioChunk, MediaError, MediaReader, Prefetch, VideoSample
 
 
 @dataclass
@@ -228,9 +228,9 @@ def extract_windows(
                 frames[ff.index] = ff
             last_k = ff.index
 
-    for item in reader:
+    for item in Prefetch(reader):
         if isinstance(item, VideoSample):
-            take_frames(tracker.push(item.index, item.image))
+            take_frames(tracker.push(item.index, item.frame))
         elif isinstance(item, AudioChunk):
             audio.add(item)
         if first_k is None and decide_start(False) is not None:

@@ -28,7 +28,9 @@ def _square(box, margin):
 
 @pytest.mark.parametrize("photo", ["astronaut", "grace_hopper"])
 def test_moving_face_is_tracked(detector, photo):
-    frames, truth = moving_face_frames(photo, n=60, size=(480, 360), scale=0.8 if photo == "astronaut" else 0.5)
+    # three times the default sway speed, to stress the tracker (it detects on every 5th frame)
+    frames, truth = moving_face_frames(photo, n=60, size=(480, 360), scale=0.8 if photo == "astronaut" else 0.5,
+                                       speed=3.0)
     tracker, out = _track(detector, frames)
     assert [f.index for f in out] == list(range(60))
     found = [f for f in out if f.has_face]
@@ -53,7 +55,7 @@ def test_crop_is_the_face(detector):
 
 
 def test_frames_without_face_get_mask_zero(detector):
-    frames, _ = moving_face_frames("astronaut", n=30, size=(480, 360))
+    frames, _ = moving_face_frames("astronaut", n=30, size=(480, 360), speed=4.0)
     blank = [np.full_like(frames[0], 40) for _ in range(10)]
     seq = frames[:12] + blank + frames[12:20]
     _, out = _track(detector, seq)

@@ -17,22 +17,10 @@ import pytest
 from dfdetect.config import get_config
 from dfdetect.media import write_video
 from dfdetect.preprocess import load_manifest, load_windows, preprocess
-from dfdetect.sample_media import face_photo, moving_face_frames, tone
+from dfdetect.sample_media import face_photo, moving_face_frames, talking_clip, tone
 from dfdetect.shards import read_windows
 
 CFG = get_config("smoke")  # 12 fps, 1 s windows, 64 px crops
-
-
-def talking_clip(path: Path, photo: str = "astronaut", seconds: float = 3.0, fps: int = 25,
-                 lead_silence: float = 0.0, audio: bool = True, seed: int = 0) -> Path:
-    frames, _ = moving_face_frames(photo, n=int(seconds * fps), size=(320, 240),
-                                   scale=0.5 if photo == "astronaut" else 0.3, seed=seed)
-    wave = None
-    if audio:
-        wave = np.concatenate([np.zeros(int(lead_silence * 16000), np.float32),
-                               tone(seconds - lead_silence, freq=150 + 40 * seed)])
-    write_video(path, frames, fps=fps, audio=wave)
-    return path
 
 
 @pytest.fixture(scope="module")
