@@ -121,8 +121,6 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(config: Config, log_dir: str | None = None) -> None:
-    from dfdetect.faces import FaceDetector
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if log_dir:
         # MediaPipe, TFLite and TensorFlow write their C++ logs straight to file descriptor 2; in worker
@@ -131,6 +129,10 @@ def _init_worker(config: Config, log_dir: str | None = None) -> None:
         fd = os.open(str(Path(log_dir) / f"worker-{os.getpid()}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         os.dup2(fd, 2)
         os.close(fd)
+    import tensorflow  # noqa: F401  (once per worker, not inside the first video's time)
+
+    from dfdetect.faces import FaceDetector
+
     _WORKER["detector"] = FaceDetector(config.faces)
     _WORKER["config"] = config
 
