@@ -81,6 +81,43 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+# --- synth and datasets ------------------------------------------------------------------------------------
+def cmd_synth(args: argparse.Namespace) -> int:
+    from dfdetect.synth import synthesize
+
+    meta = synthesize(args.out, n=args.n, seed=args.seed, difficulty=args.difficulty, workers=args.workers,
+                      progress=not args.no_progress)
+    print(f"{args.n} clips ({args.difficulty}) -> {meta.parent}\n  {meta}\n  {meta.parent / 'metadata.json'}"
+          f"\n  {meta.parent / 'splits.csv'}")
+    return EXIT_OK
+
+
+def cmd_datasets_inspect(args: argparse.Namespace) -> int:
+    from dfdetect.datasets import DatasetError, inspect
+
+    try:
+        info = inspect(args.path, strict=args.strict)
+    except DatasetError as e:
+        if args.json:
+            print(json.dumps({"path": args.path, "error": str(e)}))
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_PARTIAL if args.strict else EXIT_USAGE
+    if args.json:
+        print(json.dumps(info))
+    else:
+        print(f"{args.path}: {info['layout']} layout, {info['videos']} videos "
+              f"({info['labels']['real']} real, {info['labels']['fake']} fake), {info['groups']} groups")
+        if info["categories"]:
+            print("  categories: " + ", ".join(f"{k} {v}" for k, v in info["categories"].items()))
+        if info["splits"]:
+            print("  splits:     " + ", ".join(f"{k} {v}" for k, v in info["splits"].items()))
+        if info["segments"]:
+            print(f"  videos with fake segments: {info['segments']}")
+        for p in info["problems"]:
+            print(f"  problem: {p}")
+    return EXIT_PARTIAL if info["problems"] else EXIT_OK
+
+
 # --- demo ------------------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     from dfdetect.config import get_config
@@ -152,6 +189,36 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--retry-failed", action="store_true", help="retry inputs that failed in an earlier run")
     pre.add_argument("--no-progress", action="store_true", help="no progress bar")
     pre.set_defaults(func=cmd_preprocess)
+    syn = sub.add_parser(
+        "synth", help="build the built-in audio-visual benchmark",
+        description="Talking clips from real face photographs with synthesised voices, labelled like "
+                    "FakeAVCeleb (A real, B fake audio, C fake video incl. lip-sync mismatch, D both) plus "
+                    "LAV-DF-style partial fakes. Writes OUT/meta_data.csv (FakeAVCeleb layout), "
+                    "OUT/metadata.json (LAV-DF layout) and OUT/splits.csv. Deterministic by --seed; rerun to "
+                    "resume.")
+    syn.add_argument("--out", required=True)
+    syn.add_argument("--n", type=int, default=240, help="number of clips (default 240)")
+    syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--difficulty", choices=["easy", "medium", "hard"], default="medium",
+                     help="strength of every manipulation (default medium)")
+    syn.add_argument("--workers", type=int, help="processes (default: one per core)")
+    syn.add_argument("--no-progress", action="store_true")
+    syn.set_defaults(func=cmd_synth)
+
+    ds = sub.add_parser("datasets", help="recognise and summarise public deepfake datasets")
+    dsub = ds.add_subparsers(dest="datasets_command", metavar="ACTION", required=True)
+    ins = dsub.add_parser(
+        "inspect", help="which layout a folder is; counts per label, category and split; problems",
+        description="Recognises FakeAVCeleb, DFDC, DFDC preview, FaceForensics++, Celeb-DF v2, LAV-DF, "
+                    "AV-Deepfake1M, DeepfakeTIMIT, the built-in benchmark, real/ + fake/ folders and CSV lists "
+                    "(path,label[,group]). Exit 3 when problems were found (missing files, unknown labels, "
+                    "duplicates, groups split across sides).")
+    ins.add_argument("path")
+    ins.add_argument("--json", action="store_true", help='one object: {"layout", "videos", "labels", '
+                                                         '"categories", "splits", "problems", ...}')
+    ins.add_argument("--strict", action="store_true", help="stop at the first bad row")
+    ins.set_defaults(func=cmd_datasets_inspect)
+
     demo = sub.add_parser("demo", help="the main job, end to end on built-in sample clips",
                           description="Fetches the face-detector models, makes sample talking clips from real "
                                       "photographs, and preprocesses them into data/processed/demo.")

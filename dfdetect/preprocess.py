@@ -18,6 +18,7 @@ import io
 import multiprocessing as mp
 import os
 import shutil
+import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -107,10 +108,14 @@ def _dataset_records(folder: Path) -> list[VideoRecord] | None:
         from dfdetect import datasets
     except ImportError:  # pragma: no cover
         return None
-    reader = datasets.detect(folder)
+    # check_files=False: a listed video that is missing becomes a `failed` row in the manifest
+    reader = datasets.detect(folder, check_files=False)
     if reader is None:
         return None
-    return list(reader.records(folder))
+    records = list(reader.records(folder))
+    for p in reader.problems[:20]:
+        print(f"  dataset problem: {p}", file=sys.stderr)
+    return records
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,0 +1,82 @@
+"""What every dataset reader shares: layout detection, problem reporting, path resolution."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dfdetect.media import VIDEO_EXTENSIONS
+from dfdetect.records import VideoRecord
+
+
+class DatasetError(ValueError):
+    """A dataset problem that stops reading (always in ``strict`` mode; for unreadable metadata anyway)."""
+
+
+class Reader:
+    """One public dataset's layout. Subclasses set ``name`` and implement ``matches`` and ``_read``.
+
+    ``records(root)`` yields ``VideoRecord``s; rows it cannot use are skipped and described in
+    ``problems`` (``file:line: reason``), or raise ``DatasetError`` when ``strict``.
+    """
+
+    name = "base"
+    dataset = ""
+
+    def __init__(self, strict: bool = False, check_files: bool = True) -> None:
+        self.strict = strict
+        self.check_files = check_files
+        self.problems: list[str] = []
+        self.skipped = 0
+
+    @classmethod
+    def matches(cls, root: Path) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _read(self, root: Path) -> Iterator[VideoRecord]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def problem(self, where: str, reason: str) -> None:
+        msg = f"{where}: {reason}"
+        if self.strict:
+            raise DatasetError(msg)
+        self.problems.append(msg)
+        self.skipped += 1
+
+    def records(self, root: str | Path) -> Iterator[VideoRecord]:
+        root = Path(root)
+        seen: set[str] = set()
+        for rec in self._read(root):
+            if rec.path in seen:
+                self.problem(rec.path, "listed twice (duplicate), kept once")
+                continue
+            seen.add(rec.path)
+            if self.check_files and not Path(rec.path).is_file():
+                self.problem(rec.path, "listed video is missing")
+                continue
+            yield rec
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    def load_json(self, path: Path) -> Any:
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise DatasetError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+        except OSError as e:
+            raise DatasetError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def videos_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+
+
+def normalise_label(value: Any) -> str | None:
+    """'real'/'fake' from the spellings datasets use; None when unknown."""
+    v = str(value).strip().lower()
+    if v in ("real", "original", "pristine", "genuine", "0", "false"):
+        return "real"
+    if v in ("fake", "manipulated", "deepfake", "synthesis", "1", "true"):
+        return "fake"
+    return None

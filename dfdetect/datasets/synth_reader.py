@@ -1,0 +1,41 @@
+"""The built-in benchmark (``dfdetect synth``): FakeAVCeleb's ``meta_data.csv`` plus what only a generator
+knows: lip-sync mismatch labels, LAV-DF-style ``fake_segments`` and grouped splits."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from dfdetect.datasets.fakeavceleb import FakeAVCeleb
+from dfdetect.records import VideoRecord
+
+
+class SynthBenchmark(FakeAVCeleb):
+    name = "dfdetect-synth"
+    dataset = "dfdetect-synth"
+
+    def __init__(self, *args, split_column: str = "split", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.split_column = split_column
+
+    @classmethod
+    def matches(cls, root: Path) -> bool:
+        return (root / "synth.json").is_file() and super().matches(root)
+
+    def av_mismatch(self, category: str, method: str) -> int:
+        return int(method in ("lipsync", "desync"))
+
+    def _read(self, root: Path) -> Iterator[VideoRecord]:
+        lav = {e["file"]: e for e in self.load_json(root / "metadata.json")}
+        splits = {}
+        if (root / "splits.csv").is_file():
+            with open(root / "splits.csv", newline="") as f:
+                splits = {r["path"]: r for r in csv.DictReader(f)}
+        for rec in super()._read(root):
+            rel = Path(rec.path).relative_to(root).as_posix() if Path(rec.path).is_relative_to(root) else rec.path
+            entry, sp = lav.get(rel, {}), splits.get(rel, {})
+            segs = tuple(tuple(p) for p in entry.get("fake_periods", [])) if rec.method.startswith("partial") else ()
+            yield replace(rec, fake_segments=segs, group=sp.get("group", rec.group),
+                          split=sp.get(self.split_column, ""))

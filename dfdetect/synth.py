@@ -1,0 +1,610 @@
+"""The built-in audio-visual benchmark: ``dfdetect synth --out DIR [--n N --seed S --difficulty D]``.
+
+Talking clips built from real face photographs that installed packages ship, with voices synthesised in
+code, labelled like FakeAVCeleb's four categories plus lip-sync mismatch and LAV-DF-style partial fakes:
+
+=========  ==================================  ==============  =====================================
+category   type                                method          manipulation
+=========  ==================================  ==============  =====================================
+A          RealVideo-RealAudio                 real            none
+B          RealVideo-FakeAudio                 vocoder         voice resynthesised (mel + Griffin-Lim)
+C          FakeVideo-RealAudio                 faceswap        another identity blended into the face
+C          FakeVideo-RealAudio                 lipsync         mouth follows another utterance
+C          FakeVideo-RealAudio                 desync          audio shifted 0.2-1.0 s against the lips
+D          FakeVideo-FakeAudio                 faceswap-vocoder  both of the above
+B/C/D      (as modified)                       partial-*       one or two 0.5-2 s segments manipulated
+=========  ==================================  ==============  =====================================
+
+Every class is encoded alike (H.264 + AAC, same size, rate, duration and leading-silence distributions, the
+same loudness), so only the manipulation separates them. It is a pipeline benchmark, never a claim about
+real-world deepfakes.
+
+Outputs in DIR: the videos (``TYPE/RACE/GENDER/ID/NNNNN.mp4``), ``meta_data.csv`` in FakeAVCeleb's layout
+(10 values per row under a 9-name header, as the real file has), ``metadata.json`` in LAV-DF's layout
+(``fake_periods``, ``modify_video``, ``modify_audio``), and ``splits.csv`` (a split grouped by identity and
+utterance, and an identity-held-out split).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy import signal
+
+from dfdetect.sample_media import PHOTOS, face_photo
+
+SR = 16000
+FPS = 25
+SIZE = 256
+
+DIFFICULTY = {
+    # strength of every manipulation: 1.0 = very visible/audible, towards 0 = subtle
+    "easy": 1.0,
+    "medium": 0.6,
+    "hard": 0.3,
+}
+
+# (F1, F2, F3) of a few vowels, Hz
+VOWELS = [(730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480), (570, 840, 2410),
+          (440, 1020, 2240), (660, 1720, 2410)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Voices
+# ---------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Utterance:
+    """A syllable plan: start, duration, vowel and accent of each syllable (seconds)."""
+
+    syllables: tuple[tuple[float, float, int, float], ...]
+    seconds: float
+
+
+def plan_utterance(rng: np.random.Generator, seconds: float) -> Utterance:
+    t, syl = 0.0, []
+    while t < seconds - 0.15:
+        dur = rng.uniform(0.12, 0.30)
+        if t + dur > seconds:
+            break
+        syl.append((t, dur, int(rng.integers(len(VOWELS))), float(rng.uniform(-1, 1))))
+        t += dur + (rng.uniform(0.2, 0.4) if rng.random() < 0.12 else rng.uniform(0.02, 0.07))
+    return Utterance(tuple(syl), seconds)
+
+
+def envelope(utt: Utterance, n: int) -> np.ndarray:
+    """Syllable loudness envelope in [0, 1], ``n`` samples at 16 kHz."""
+    env = np.zeros(n, np.float32)
+    for start, dur, _, accent in utt.syllables:
+        a, b = int(start * SR), min(n, int((start + dur) * SR))
+        if b <= a:
+            continue
+        x = np.linspace(0, np.pi, b - a)
+        env[a:b] = np.maximum(env[a:b], np.sin(x) ** 0.7 * (0.75 + 0.25 * accent))
+    return env
+
+
+def _resonator(x: np.ndarray, freq: float, bw: float) -> np.ndarray:
+    r = math.exp(-math.pi * bw / SR)
+    theta = 2 * math.pi * freq / SR
+    a = [1.0, -2 * r * math.cos(theta), r * r]
+    return signal.lfilter([1 - r], a, x)
+
+
+def voice(utt: Utterance, rng: np.random.Generator, f0: float, flat: float = 0.0, jitter: float = 0.012,
+          shimmer: float = 0.08, breath: float = 0.03) -> np.ndarray:
+    """A source-filter voice: harmonic glottal source on a moving pitch contour (declination, accents,
+    jitter), shimmer, vowel formants per syllable, breath noise, syllable rhythm. ``flat`` in [0, 1]
+    flattens the prosody (a cheap TTS tell)."""
+    n = int(utt.seconds * SR)
+    t = np.arange(n) / SR
+    contour = np.zeros(n)
+    for start, dur, _, accent in utt.syllables:
+        contour += 0.12 * accent * np.exp(-0.5 * ((t - start - dur / 2) / (dur / 2 + 1e-3)) ** 2)
+    contour += -0.08 * t / max(utt.seconds, 1e-3) + 0.03 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6))
+    contour *= 1.0 - flat
+    jit = signal.lfilter([0.05], [1, -0.95], rng.standard_normal(n)) * jitter * (1.0 - flat)
+    f = f0 * (1.0 + contour + jit)
+    phase = 2 * np.pi * np.cumsum(f) / SR
+    k_max = int(3800 / f.max())
+    src = sum(np.sin(k * phase) * k ** -1.1 for k in range(1, k_max + 1))
+    env = envelope(utt, n)
+    shim = 1.0 + shimmer * (1.0 - flat) * signal.lfilter([0.1], [1, -0.9], rng.standard_normal(n))
+    out = np.zeros(n)
+    for start, dur, v, _ in utt.syllables:
+        a, b = int(start * SR), min(n, int((start + dur) * SR))
+        seg = src[a:b] * env[a:b] * shim[a:b]
+        y = np.zeros_like(seg)
+        for i, (fr, bw) in enumerate(zip(VOWELS[v], (80, 100, 140))):
+            y += _resonator(seg, fr * rng.uniform(0.97, 1.03), bw) * (1.0, 0.6, 0.3)[i]
+        out[a:b] += y
+    noise = signal.lfilter(*signal.butter(2, [1500, 6000], btype="band", fs=SR), rng.standard_normal(n))
+    out += breath * noise * (0.3 + env)
+    return _normalise(out)
+
+
+def _normalise(x: np.ndarray, rms: float = 0.08) -> np.ndarray:
+    level = np.sqrt(np.mean(x ** 2)) + 1e-9
+    return np.clip(x * rms / level, -1, 1).astype(np.float32)
+
+
+def _mel_basis(n_fft: int, n_mels: int) -> np.ndarray:
+    def hz2mel(h):
+        return 2595 * np.log10(1 + h / 700)
+
+    def mel2hz(m):
+        return 700 * (10 ** (m / 2595) - 1)
+
+    pts = mel2hz(np.linspace(hz2mel(0), hz2mel(SR / 2), n_mels + 2))
+    bins = np.floor((n_fft + 1) * pts / SR).astype(int)
+    fb = np.zeros((n_mels, n_fft // 2 + 1))
+    for m in range(1, n_mels + 1):
+        lo, c, hi = bins[m - 1], bins[m], bins[m + 1]
+        for k in range(lo, c):
+            fb[m - 1, k] = (k - lo) / max(c - lo, 1)
+        for k in range(c, hi):
+            fb[m - 1, k] = (hi - k) / max(hi - c, 1)
+    return fb
+
+
+def vocode(x: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """A vocoder-like resynthesis: mel spectrogram (information lost), Griffin-Lim phase (phasiness),
+    band limiting. ``strength`` 1 = few iterations and a low cut-off; 0.3 = close to the original."""
+    n_fft, hop = 512, 128
+    _, _, Z = signal.stft(x, fs=SR, nperseg=n_fft, noverlap=n_fft - hop)
+    mag = np.abs(Z)
+    fb = _mel_basis(n_fft, 40 if strength > 0.5 else 64)
+    mel = fb @ mag
+    approx = np.linalg.pinv(fb) @ mel
+    approx = np.maximum(approx, 0)
+    iters = int(round(4 + (1.0 - strength) * 28))
+    phase = np.exp(2j * np.pi * rng.random(approx.shape))
+    for _ in range(iters):
+        _, y = signal.istft(approx * phase, fs=SR, nperseg=n_fft, noverlap=n_fft - hop)
+        _, _, Z2 = signal.stft(y, fs=SR, nperseg=n_fft, noverlap=n_fft - hop)
+        Z2 = Z2[:, : approx.shape[1]]
+        phase = np.exp(1j * np.angle(Z2))
+    _, y = signal.istft(approx * phase, fs=SR, nperseg=n_fft, noverlap=n_fft - hop)
+    y = y[: x.size] if y.size >= x.size else np.pad(y, (0, x.size - y.size))
+    cutoff = 3500 + (1.0 - strength) * 3800
+    y = signal.sosfilt(signal.butter(6, cutoff, fs=SR, output="sos"), y)
+    return _normalise(y)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Faces
+# ---------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    photo: str
+    flip: bool
+    tint: tuple[float, float, float]
+    gender: str
+
+
+GENDERS = {"astronaut": "women", "grace_hopper": "women", "camera": "men"}
+TINTS = [(1.0, 1.0, 1.0), (1.08, 0.98, 0.9), (0.92, 0.98, 1.08)]
+
+
+def identities() -> list[Identity]:
+    out = []
+    for p in PHOTOS:
+        for flip in (False, True):
+            for tint in TINTS[:2]:
+                out.append(Identity(f"id{len(out):02d}_{p}", p, flip, tint, GENDERS[p]))
+    return out
+
+
+@cache
+def _landmarks(photo: str) -> tuple[tuple[float, float, float, float], tuple[float, float]]:
+    """The face box and mouth point of a photo, found once by MediaPipe."""
+    from dfdetect.config import FaceConfig
+    from dfdetect.faces import FaceDetector
+
+    with FaceDetector(FaceConfig()) as det:
+        found = det.detect(face_photo(photo))
+    if not found:
+        raise RuntimeError(f"no face in {photo}")
+    d = found[0]
+    x0, y0, x1, y1 = d.box
+    mouth = d.mouth or ((x0 + x1) / 2, y0 + 0.78 * (y1 - y0))
+    return d.box, mouth
+
+
+@cache
+def _identity_image(ident: Identity) -> tuple[np.ndarray, tuple, tuple]:
+    """A square portrait around the face (face ~45% of its side), with box and mouth in its coordinates."""
+    img = face_photo(ident.photo).astype(np.float32)
+    (x0, y0, x1, y1), (mx, my) = _landmarks(ident.photo)
+    side = 2.2 * max(x1 - x0, y1 - y0)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + 0.1 * (y1 - y0)
+    ox, oy = cx - side / 2, cy - side / 2
+    out = 200
+    s = out / side
+    M = np.array([[s, 0, -ox * s], [0, s, -oy * s]], np.float32)
+    por = cv2.warpAffine(img, M, (out, out), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
+    box = ((x0 - ox) * s, (y0 - oy) * s, (x1 - ox) * s, (y1 - oy) * s)
+    mouth = ((mx - ox) * s, (my - oy) * s)
+    if ident.flip:
+        por = por[:, ::-1]
+        box = (out - box[2], box[1], out - box[0], box[3])
+        mouth = (out - mouth[0], mouth[1])
+    por = np.clip(por * np.array(ident.tint, np.float32), 0, 255)
+    return np.ascontiguousarray(por), box, mouth
+
+
+def _ellipse_mask(shape: tuple[int, int], center, axes, blur: float) -> np.ndarray:
+    m = np.zeros(shape, np.float32)
+    cv2.ellipse(m, (int(center[0]), int(center[1])), (max(1, int(axes[0])), max(1, int(axes[1]))), 0, 0, 360,
+                1.0, -1)
+    k = int(blur * 3) * 2 + 1
+    return cv2.GaussianBlur(m, (k, k), blur) if blur > 0 else m
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Clips
+# ---------------------------------------------------------------------------------------------------------
+
+@dataclass
+class ClipSpec:
+    """Everything needed to build one clip deterministically."""
+
+    index: int
+    seed: int
+    identity: int
+    utterance: int  # the source utterance (real voice and, for real clips, the mouth)
+    category: str
+    method: str
+    seconds: float
+    lead: float
+    strength: float
+    swap_identity: int = -1
+    mouth_utterance: int = -1  # lipsync: the utterance the mouth follows
+    shift: float = 0.0  # desync: seconds the audio is shifted
+    segments: list[tuple[float, float]] = field(default_factory=list)
+    modify_video: bool = False
+    modify_audio: bool = False
+
+
+def _motion(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Per-frame (dx, dy, scale, angle): a slow natural sway plus small drift."""
+    t = np.arange(n) / FPS
+    ph = rng.uniform(0, 2 * np.pi, 4)
+    fr = rng.uniform(0.15, 0.45, 4)
+    dx = 10 * np.sin(2 * np.pi * fr[0] * t + ph[0]) + rng.uniform(-8, 8)
+    dy = 6 * np.sin(2 * np.pi * fr[1] * t + ph[1]) + rng.uniform(-6, 6)
+    sc = 1.0 + 0.03 * np.sin(2 * np.pi * fr[2] * t + ph[2]) + rng.uniform(-0.05, 0.05)
+    ang = 3.0 * np.sin(2 * np.pi * fr[3] * t + ph[3])
+    return np.stack([dx, dy, sc, ang], 1)
+
+
+def _mouth_open(env: np.ndarray, n_frames: int) -> np.ndarray:
+    """Mouth opening per video frame from a 16 kHz loudness envelope (smoothed, 0..1)."""
+    per = SR // FPS
+    env = np.pad(env, (0, max(0, n_frames * per - env.size)))[: n_frames * per]
+    o = env.reshape(n_frames, per).mean(1)
+    o = np.convolve(o, [0.25, 0.5, 0.25], mode="same")
+    return np.clip(o / 0.8, 0, 1)
+
+
+def _background(rng: np.random.Generator) -> np.ndarray:
+    c0, c1 = rng.uniform(40, 200, 3), rng.uniform(40, 200, 3)
+    g = np.linspace(0, 1, SIZE)[:, None, None]
+    bg = c0 * (1 - g) + c1 * g
+    return np.broadcast_to(bg, (SIZE, SIZE, 3)).astype(np.float32).copy()
+
+
+def _render_frame(bg, por, box, mouth_pt, motion, openness, strength_swap, swap, rng_frame):
+    """One frame: portrait warped by the head motion onto the background, face swap, mouth."""
+    dx, dy, sc, ang = motion
+    ps = por.shape[0]
+    s = 1.15 * sc
+    center = (ps / 2, ps / 2)
+    M = cv2.getRotationMatrix2D(center, ang, s)
+    M[0, 2] += SIZE / 2 - center[0] + dx
+    M[1, 2] += SIZE / 2 - center[1] + dy + 8
+    layer = cv2.warpAffine(por, M, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    alpha = cv2.warpAffine(np.ones((ps, ps), np.float32), M, (SIZE, SIZE), flags=cv2.INTER_LINEAR)
+    alpha = cv2.GaussianBlur(alpha, (5, 5), 1.0)[..., None]
+    frame = bg * (1 - alpha) + layer * alpha
+
+    def tr(p):
+        return (M[0, 0] * p[0] + M[0, 1] * p[1] + M[0, 2], M[1, 0] * p[0] + M[1, 1] * p[1] + M[1, 2])
+
+    fx0, fy0 = tr((box[0], box[1]))
+    fx1, fy1 = tr((box[2], box[3]))
+    fw, fh = abs(fx1 - fx0), abs(fy1 - fy0)
+    fcx, fcy = (fx0 + fx1) / 2, (fy0 + fy1) / 2
+
+    if swap is not None:
+        spor, sbox = swap
+        # Warp the other identity's face onto this face box, imperfectly: offset, colour and sharpness
+        # mismatch grow with the strength; a per-frame jitter gives the temporal flicker of frame-wise swaps.
+        sw, sh = sbox[2] - sbox[0], sbox[3] - sbox[1]
+        k = fw / sw
+        jit = rng_frame.normal(0, 0.6 + 1.2 * strength_swap, 2)
+        ky = fh / sh
+        M2 = np.array([[k, 0, fcx - k * (sbox[0] + sbox[2]) / 2 + jit[0]],
+                       [0, ky, fcy - ky * (sbox[1] + sbox[3]) / 2 + jit[1]]], np.float32)
+        face = cv2.warpAffine(spor, M2, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        blur = 0.4 + 1.4 * strength_swap
+        face = cv2.GaussianBlur(face, (0, 0), blur)
+        mask = _ellipse_mask((SIZE, SIZE), (fcx, fcy + 0.05 * fh), (0.42 * fw, 0.55 * fh),
+                             blur=max(1.0, 4.0 * (1.2 - strength_swap)))[..., None]
+        # colour: match the target's mean colour only partly
+        region = mask[..., 0] > 0.5
+        if region.any():
+            tgt = frame[region].mean(0)
+            src = face[region].mean(0)
+            face = face + (tgt - src) * (1.0 - 0.85 * strength_swap)
+        flicker = 1.0 + rng_frame.normal(0, 0.01 + 0.03 * strength_swap)
+        frame = frame * (1 - mask) + face * flicker * mask
+
+    mx, my = tr(mouth_pt)
+    mw = 0.36 * fw
+    mh = 0.03 * fh + openness * 0.13 * fh
+    m = _ellipse_mask((SIZE, SIZE), (mx, my + 0.02 * fh + mh * 0.3), (mw / 2, mh / 2), blur=1.2)[..., None]
+    frame = frame * (1 - 0.85 * m) + np.array([70, 25, 30], np.float32) * 0.85 * m
+    return frame
+
+
+def _fit(x: np.ndarray, n: int) -> np.ndarray:
+    return x[:n] if x.size >= n else np.pad(x, (0, n - x.size))
+
+
+def _shift(x: np.ndarray, seconds: float) -> np.ndarray:
+    n = int(round(seconds * SR))
+    if n > 0:
+        return np.concatenate([np.zeros(n, np.float32), x[:-n]])
+    if n < 0:
+        return np.concatenate([x[-n:], np.zeros(-n, np.float32)])
+    return x
+
+
+def build_clip(spec: ClipSpec, path: Path, root_seed: int) -> None:
+    """Renders and encodes one clip."""
+    from dfdetect.media import write_video
+
+    ids = identities()
+    ident = ids[spec.identity]
+    rng = np.random.default_rng([root_seed, spec.seed])
+    n_frames = int(round(spec.seconds * FPS))
+    n = int(round(spec.seconds * SR))
+    lead = int(spec.lead * SR)
+
+    def utter(u: int) -> Utterance:
+        return plan_utterance(np.random.default_rng([root_seed, 10_000 + u]), spec.seconds - spec.lead)
+
+    f0 = {"women": 200.0, "men": 115.0}[ident.gender] * rng.uniform(0.9, 1.1)
+    utt = utter(spec.utterance)
+    real_voice = voice(utt, np.random.default_rng([root_seed, 20_000 + spec.utterance]), f0)
+    pad = np.zeros(lead, np.float32)
+    real_voice = _fit(np.concatenate([pad, real_voice]), n)
+    audio = real_voice
+
+    fake_voice = None
+    if spec.modify_audio:
+        flat = 0.35 + 0.6 * spec.strength
+        fv = voice(utt, np.random.default_rng([root_seed, 30_000 + spec.utterance]), f0, flat=flat,
+                   jitter=0.012 * (1 - spec.strength), shimmer=0.08 * (1 - spec.strength),
+                   breath=0.03 * (1 - 0.7 * spec.strength))
+        fv = vocode(fv, rng, spec.strength)
+        fake_voice = _fit(np.concatenate([pad, fv]), n)
+
+    seg_mask_audio = np.zeros(n, np.float32)
+    seg_frames = np.zeros(n_frames, bool)
+    if spec.segments:
+        for a, b in spec.segments:
+            i0, i1 = int(a * SR), int(b * SR)
+            ramp = np.ones(i1 - i0, np.float32)
+            r = min(160, (i1 - i0) // 4)
+            ramp[:r] = np.linspace(0, 1, r)
+            ramp[-r:] = np.linspace(1, 0, r)
+            seg_mask_audio[i0:i1] = np.maximum(seg_mask_audio[i0:i1], ramp)
+            seg_frames[int(a * FPS):int(math.ceil(b * FPS))] = True
+    else:
+        seg_mask_audio[:] = 1.0
+        seg_frames[:] = True
+
+    if fake_voice is not None:
+        audio = real_voice * (1 - seg_mask_audio) + fake_voice * seg_mask_audio
+    audio = np.clip(audio * rng.uniform(0.8, 1.25), -1, 1)
+    # The mouth follows what is heard (a fake voice still drives the mouth), by one mechanism for every
+    # class, so that only the manipulation differs: lip-sync fakes follow another utterance, desync fakes
+    # follow the heard audio shifted in time (the audio itself stays put: same leading silence as others).
+    if spec.method == "lipsync":
+        u2 = utter(spec.mouth_utterance)
+        other = voice(u2, np.random.default_rng([root_seed, 20_000 + spec.mouth_utterance]), f0)
+        mouth_env = envelope_of(_fit(np.concatenate([pad, other]), n))
+    elif spec.method == "desync":
+        mouth_env = _shift(envelope_of(audio), -spec.shift)
+    else:
+        mouth_env = envelope_of(audio)
+    openness = _mouth_open(mouth_env, n_frames) * (0.8 + 0.2 * rng.random())
+
+    por, box, mouth_pt = _identity_image(ident)
+    swap = None
+    if spec.modify_video and spec.method not in ("lipsync", "desync"):
+        sp, sbox, _ = _identity_image(ids[spec.swap_identity])
+        swap = (sp, sbox)
+    motion = _motion(rng, n_frames)
+    bg = _background(rng)
+    grain = [rng.normal(0, 2.0, (SIZE, SIZE, 1)).astype(np.float32) for _ in range(4)]
+    rng_frame = np.random.default_rng([root_seed, spec.seed, 7])
+
+    def frames():
+        for i in range(n_frames):
+            f = _render_frame(bg, por, box, mouth_pt, motion[i], openness[i], spec.strength,
+                              swap if seg_frames[i] else None, rng_frame)
+            yield np.clip(f + grain[i % 4], 0, 255).astype(np.uint8)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".part" + path.suffix)
+    write_video(tmp, frames(), fps=FPS, audio=audio, sample_rate=SR, crf=23)
+    os.replace(tmp, path)
+
+
+def envelope_of(x: np.ndarray) -> np.ndarray:
+    """Loudness envelope of a waveform (what drives the mouth when the audio is what is heard)."""
+    a = np.abs(x)
+    k = int(0.03 * SR)
+    env = np.convolve(a, np.ones(k) / k, mode="same")
+    peak = np.percentile(env, 99) + 1e-9
+    return np.clip(env / peak, 0, 1).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The benchmark
+# ---------------------------------------------------------------------------------------------------------
+
+KINDS = [
+    # (share, category, type, method, modify_video, modify_audio, av_mismatch)
+    (0.22, "A", "RealVideo-RealAudio", "real", False, False, False),
+    (0.14, "B", "RealVideo-FakeAudio", "vocoder", False, True, False),
+    (0.14, "C", "FakeVideo-RealAudio", "faceswap", True, False, False),
+    (0.10, "C", "FakeVideo-RealAudio", "lipsync", True, False, True),
+    (0.08, "C", "FakeVideo-RealAudio", "desync", True, False, True),
+    (0.14, "D", "FakeVideo-FakeAudio", "faceswap-vocoder", True, True, False),
+    (0.18, "partial", "", "partial", True, True, False),
+]
+TYPES = {"A": "RealVideo-RealAudio", "B": "RealVideo-FakeAudio", "C": "FakeVideo-RealAudio",
+         "D": "FakeVideo-FakeAudio"}
+
+
+def plan(n: int, seed: int, difficulty: str = "medium") -> list[ClipSpec]:
+    """The clip list, deterministic in (n, seed, difficulty)."""
+    if difficulty not in DIFFICULTY:
+        raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTY)}, got {difficulty!r}")
+    strength = DIFFICULTY[difficulty]
+    rng = np.random.default_rng(seed)
+    ids = identities()
+    counts = [int(round(share * n)) for share, *_ in KINDS]
+    counts[0] += n - sum(counts)
+    specs: list[ClipSpec] = []
+    n_utter = max(8, n // 3)
+    for (_, cat, _, method, mv, ma, _), count in zip(KINDS, counts):
+        for _ in range(count):
+            seconds = float(rng.uniform(3.6, 4.4))
+            lead = float(rng.uniform(0.0, 0.6))
+            ident = int(rng.integers(len(ids)))
+            spec = ClipSpec(index=len(specs), seed=int(rng.integers(1 << 31)), identity=ident,
+                            utterance=int(rng.integers(n_utter)), category=cat, method=method, seconds=seconds,
+                            lead=lead, strength=strength, modify_video=mv, modify_audio=ma)
+            if mv and method in ("faceswap", "faceswap-vocoder", "partial"):
+                others = [i for i in range(len(ids)) if ids[i].photo != ids[ident].photo]
+                spec.swap_identity = int(rng.choice(others))
+            if method == "lipsync":
+                spec.mouth_utterance = (spec.utterance + 1 + int(rng.integers(n_utter - 1))) % n_utter
+            if method == "desync":
+                lo = 0.2 + 0.6 * (strength - 0.3) / 0.7 * 0.5
+                spec.shift = float(rng.choice([-1, 1]) * rng.uniform(lo, min(1.0, lo + 0.4)))
+            if method == "partial":
+                what = rng.choice(["video", "audio", "both"])
+                spec.modify_video = what in ("video", "both")
+                spec.modify_audio = what in ("audio", "both")
+                spec.method = f"partial-{what}"
+                spec.category = {"video": "C", "audio": "B", "both": "D"}[str(what)]
+                segs, t = [], lead + 0.3
+                for _ in range(int(rng.integers(1, 3))):
+                    d = float(rng.uniform(0.5, 2.0))
+                    start = float(rng.uniform(t, max(t, seconds - d - 0.2)))
+                    if start + d > seconds - 0.1:
+                        break
+                    segs.append((round(start, 3), round(start + d, 3)))
+                    t = start + d + 0.3
+                spec.segments = segs or [(round(lead + 0.3, 3), round(min(seconds - 0.1, lead + 1.3), 3))]
+            specs.append(spec)
+    return specs
+
+
+def _clip_path(spec: ClipSpec) -> str:
+    ident = identities()[spec.identity]
+    typ = TYPES[spec.category]
+    return f"{typ}/Synthetic/{ident.gender}/{ident.name}/{spec.index:05d}.mp4"
+
+
+def _split_of(key: str, seed: int, fractions=(0.7, 0.15)) -> str:
+    """A stable split for a group key: every clip of the group lands on the same side."""
+    import zlib
+
+    h = zlib.crc32(f"{seed}:{key}".encode()) / 2 ** 32
+    return "train" if h < fractions[0] else ("val" if h < fractions[0] + fractions[1] else "test")
+
+
+def _build_one(args) -> str:
+    spec, out, seed = args
+    path = Path(out) / _clip_path(spec)
+    if not path.exists():
+        build_clip(spec, path, seed)
+    return str(path)
+
+
+def synthesize(out_dir: str | Path, n: int = 240, seed: int = 0, difficulty: str = "medium",
+               workers: int | None = None, progress: bool = True) -> Path:
+    """Builds the benchmark into ``out_dir`` (resumable: finished clips are kept). Returns ``meta_data.csv``."""
+    import multiprocessing as mp
+
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    specs = plan(n, seed, difficulty)
+    ids = identities()
+    _ = [_landmarks(p) for p in PHOTOS]  # detect once here, not in every worker
+    workers = workers or min(os.cpu_count() or 1, 8)
+    jobs = [(s, str(out), seed) for s in specs]
+    bar = tqdm(total=len(jobs), unit="clip", desc="synth", disable=not progress, dynamic_ncols=True)
+    if workers > 1:
+        with mp.get_context("spawn").Pool(workers) as pool:
+            for _ in pool.imap_unordered(_build_one, jobs):
+                bar.update(1)
+    else:
+        for j in jobs:
+            _build_one(j)
+            bar.update(1)
+    bar.close()
+
+    # identity-held-out split: whole identities (all photos' variants of a person) on one side
+    people = sorted({i.photo for i in ids})
+    held = {people[seed % len(people)]: "test", people[(seed + 1) % len(people)]: "val"}
+    rows, lav, splits = [], [], []
+    for s in specs:
+        ident = ids[s.identity]
+        rel = _clip_path(s)
+        typ = TYPES[s.category]
+        target = ids[s.swap_identity].name if s.swap_identity >= 0 else "-"
+        rows.append([ident.name, target, "-", s.method, s.category, typ, "Synthetic", ident.gender,
+                     Path(rel).name, f"FakeAVCeleb/{Path(rel).parent.as_posix()}"])
+        periods = [list(x) for x in s.segments] if s.segments else (
+            [[0.0, round(s.seconds, 3)]] if (s.modify_audio or s.modify_video) else [])
+        group = f"{ident.name}/u{s.utterance:03d}"
+        split = _split_of(group, seed)
+        lav.append({"file": rel, "n_fakes": len(periods), "fake_periods": periods, "duration": round(s.seconds, 3),
+                    "original": None, "modify_video": bool(s.modify_video), "modify_audio": bool(s.modify_audio),
+                    "split": split, "video_frames": int(round(s.seconds * FPS)),
+                    "audio_frames": int(round(s.seconds * SR)), "method": s.method, "category": s.category,
+                    "av_mismatch": s.method in ("lipsync", "desync"), "identity": ident.name,
+                    "group": group})
+        splits.append({"path": rel, "group": group, "identity": ident.name, "split": split,
+                       "split_identity": held.get(ident.photo, "train")})
+    meta = out / "meta_data.csv"
+    with open(meta, "w") as f:
+        # FakeAVCeleb's header names 9 columns; every row carries 10 values (file name, then folder).
+        f.write("source,target1,target2,method,category,type,race,gender,path\n")
+        for r in rows:
+            f.write(",".join(str(v) for v in r) + "\n")
+    (out / "metadata.json").write_text(json.dumps(lav, indent=1))
+    pd.DataFrame(splits).to_csv(out / "splits.csv", index=False)
+    (out / "synth.json").write_text(json.dumps({"n": n, "seed": seed, "difficulty": difficulty,
+                                                "specs": [asdict(s) for s in specs]}, indent=1))
+    return meta
