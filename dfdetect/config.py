@@ -105,6 +105,81 @@ class PreprocessConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """The multimodal model (``dfdetect.model.build_model``).
+
+    Args:
+        modality: ``both``, ``video`` (face only) or ``audio`` (voice only); the inputs stay the same.
+        fusion: ``aligned`` (per time step: visual, audio and their sync correlation, then a recurrent layer)
+            or ``late`` (each branch pooled on its own, then concatenated: the ablation).
+        frame_encoder: ``small`` (a CNN trained from scratch) or a ``keras.applications`` name such as
+            ``EfficientNetB0``.
+        backbone_weights: ``imagenet`` or None for a ``keras.applications`` encoder (tests use None).
+        face_size: the face crop is resized to this before the frame encoder (compute vs detail).
+        filters: channels of the small frame encoder's stages.
+        mouth_stream: add a second visual stream on the mouth region of the face crop.
+        mouth_size: side of the mouth crop.
+        n_mels, mel_hop: log-mel features computed inside the model (hop in samples).
+        audio_filters: channels of the spectrogram CNN's stages.
+        sync_dim, sync_lags: projection size and lags (in frames, each way) of the audio-visual correlation.
+        lstm_units: units of the (bidirectional) LSTM over fused time steps.
+        bidirectional: use a BiLSTM.
+        dropout: dropout before the heads.
+    """
+
+    modality: str = "both"
+    fusion: str = "aligned"
+    frame_encoder: str = "small"
+    backbone_weights: str | None = None
+    face_size: int = 64
+    filters: tuple[int, ...] = (24, 48, 96)
+    mouth_stream: bool = True
+    mouth_size: int = 32
+    n_mels: int = 64
+    mel_hop: int = 160
+    audio_filters: tuple[int, ...] = (24, 48, 96)
+    sync_dim: int = 32
+    sync_lags: int = 4
+    lstm_units: int = 64
+    bidirectional: bool = True
+    dropout: float = 0.2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training (``dfdetect.train``).
+
+    Args:
+        epochs: maximum epochs (early stopping may end sooner).
+        batch_size: global batch size (split across replicas under a strategy).
+        learning_rate, weight_decay: AdamW.
+        patience: early-stopping patience on validation AUC.
+        mixed_precision: ``mixed_float16`` / ``mixed_bfloat16`` policy, or None (the spectrogram stays float32).
+        seed: for repeatable runs.
+        shuffle_buffer: windows in the shuffle buffer.
+        augment: label-preserving augmentation of training windows.
+        balance: weight the ``fake`` head's classes to equal total weight (real clips are rare in FakeAVCeleb).
+        cache: cache parsed windows in memory (small datasets).
+        head_weights: loss weight of each head.
+        steps_per_epoch: cap on steps per epoch (0 = one pass).
+    """
+
+    epochs: int = 30
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    patience: int = 6
+    mixed_precision: str | None = None
+    seed: int = 0
+    shuffle_buffer: int = 2048
+    augment: bool = True
+    balance: bool = True
+    cache: bool = True
+    head_weights: tuple[float, ...] = (1.0, 0.5, 0.5, 0.5)
+    steps_per_epoch: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of a dfdetect run."""
 
@@ -113,6 +188,8 @@ class Config:
     faces: FaceConfig = field(default_factory=FaceConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     @property
     def frames_per_window(self) -> int:
@@ -147,6 +224,8 @@ def _merge(obj: Any, updates: dict[str, Any]) -> Any:
             if not isinstance(value, dict):
                 raise ValueError(f"config section {key!r} needs a mapping, got {value!r}")
             changes[key] = _merge(current, value)
+        elif isinstance(current, tuple):
+            changes[key] = tuple(value)
         else:
             changes[key] = type(current)(value) if current is not None and value is not None else value
     return dataclasses.replace(obj, **changes)
@@ -160,13 +239,16 @@ def register_preset(config: Config) -> Config:
     return config
 
 
-register_preset(Config(name="cpu-small"))
+register_preset(Config(name="cpu-small", window=WindowConfig(seconds=2.0, hop_seconds=1.0)))
 register_preset(
     Config(
         name="colab-gpu",
         media=MediaConfig(fps=25.0),
-        faces=FaceConfig(crop_size=160, detect_every=2),
-        window=WindowConfig(seconds=2.0, hop_seconds=1.0),
+        faces=FaceConfig(crop_size=160, detect_every=3),
+        window=WindowConfig(seconds=2.0, hop_seconds=0.5),
+        model=ModelConfig(face_size=112, filters=(32, 64, 128, 256), mouth_size=48, lstm_units=128,
+                          audio_filters=(32, 64, 128), n_mels=80),
+        train=TrainConfig(epochs=40, batch_size=32, mixed_precision="mixed_float16"),
     )
 )
 # Tiny settings for tests and notebook smoke runs: short windows, small crops.
@@ -177,6 +259,9 @@ register_preset(
         faces=FaceConfig(crop_size=64),
         window=WindowConfig(seconds=1.0, hop_seconds=1.0),
         preprocess=PreprocessConfig(workers=1),
+        model=ModelConfig(face_size=32, filters=(8, 16), mouth_size=16, audio_filters=(8, 16), n_mels=32,
+                          sync_dim=8, sync_lags=2, lstm_units=8),
+        train=TrainConfig(epochs=2, batch_size=4, shuffle_buffer=64),
     )
 )
 
@@ -200,8 +285,10 @@ def load_config(source: str | Path | None = None, overrides: list[str] | None = 
         if not path.exists():
             raise ValueError(f"{source!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor a file")
         data = yaml.safe_load(path.read_text()) or {}
-        base = get_config(data.pop("preset", data.pop("name", "cpu-small")))
-        cfg = base.override(**data)
+        preset, name = data.pop("preset", None), data.pop("name", None)
+        cfg = get_config(preset or (name if name in PRESETS else "cpu-small")).override(**data)
+        if name:
+            cfg = dataclasses.replace(cfg, name=str(name))
     for item in overrides or []:
         key, _, value = item.partition("=")
         section, _, fname = key.partition(".")

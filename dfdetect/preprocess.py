@@ -99,7 +99,11 @@ def collect_inputs(inputs: Iterable[str | Path]) -> list[VideoRecord]:
         if r.path not in seen:
             seen.add(r.path)
             unique.append(r)
-    return unique
+    from dfdetect.datasets import assign_splits
+
+    # Inputs without a split from their dataset get one by group (or file), so training can hold out data
+    # without a group ever landing on two sides.
+    return assign_splits(unique)
 
 
 def _dataset_records(folder: Path) -> list[VideoRecord] | None:

@@ -1,0 +1,390 @@
+"""Reusable Keras layers of the dfdetect model, written like keras-hub's: one class per concern, registered
+serializable, ``get_config`` covering every constructor argument, ``keras.ops`` only (so the model runs on
+the TensorFlow and JAX backends alike).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+PACKAGE = "dfdetect"
+
+
+def _mel_filterbank(n_fft: int, n_mels: int, sample_rate: int, fmin: float, fmax: float) -> np.ndarray:
+    """(n_fft // 2 + 1, n_mels) triangular filters on the HTK mel scale (numpy, computed once)."""
+
+    def hz2mel(h):
+        return 2595.0 * np.log10(1.0 + np.asarray(h) / 700.0)
+
+    def mel2hz(m):
+        return 700.0 * (10 ** (np.asarray(m) / 2595.0) - 1.0)
+
+    freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    edges = mel2hz(np.linspace(hz2mel(fmin), hz2mel(fmax), n_mels + 2))
+    fb = np.zeros((n_fft // 2 + 1, n_mels), np.float32)
+    for m in range(n_mels):
+        lo, c, hi = edges[m], edges[m + 1], edges[m + 2]
+        up = (freqs - lo) / max(c - lo, 1e-6)
+        down = (hi - freqs) / max(hi - c, 1e-6)
+        fb[:, m] = np.maximum(0, np.minimum(up, down))
+    return fb
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LogMelSpectrogram(layers.Layer):
+    """Log-mel spectrogram of a mono waveform, computed inside the model (no train/serve skew).
+
+    Always runs in float32 (FFTs in half precision are unsupported on some backends), whatever the policy.
+
+    Args:
+        sample_rate: waveform sample rate.
+        n_fft: FFT size (and window length).
+        hop: samples between frames.
+        n_mels: mel bands.
+        fmin, fmax: mel band range in Hz (``fmax`` None = Nyquist).
+
+    Call arguments:
+        waveform: ``(batch, samples)`` float.
+
+    Returns:
+        ``(batch, frames, n_mels)`` float32, frames = ``samples // hop + 1``.
+
+    Example:
+        >>> x = np.zeros((2, 16000), "float32")
+        >>> LogMelSpectrogram(n_mels=40)(x).shape
+        (2, 101, 40)
+    """
+
+    def __init__(self, sample_rate: int = 16000, n_fft: int = 512, hop: int = 160, n_mels: int = 64,
+                 fmin: float = 40.0, fmax: float | None = None, **kwargs) -> None:
+        kwargs["dtype"] = "float32"
+        kwargs["autocast"] = False
+        super().__init__(**kwargs)
+        self.sample_rate, self.n_fft, self.hop, self.n_mels = sample_rate, n_fft, hop, n_mels
+        self.fmin, self.fmax = fmin, fmax
+        self._fb = _mel_filterbank(n_fft, n_mels, sample_rate, fmin, fmax or sample_rate / 2)
+
+    def call(self, waveform):
+        x = ops.cast(waveform, "float32")
+        real, imag = ops.stft(x, sequence_length=self.n_fft, sequence_stride=self.hop, fft_length=self.n_fft,
+                              window="hann", center=True)
+        power = real * real + imag * imag
+        mel = ops.matmul(power, ops.convert_to_tensor(self._fb))
+        return ops.log(mel + 1e-6)
+
+    def compute_output_shape(self, input_shape):
+        frames = None if input_shape[1] is None else input_shape[1] // self.hop + 1
+        return (input_shape[0], frames, self.n_mels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(sample_rate=self.sample_rate, n_fft=self.n_fft, hop=self.hop, n_mels=self.n_mels,
+                      fmin=self.fmin, fmax=self.fmax)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ResampleTime(layers.Layer):
+    """Resamples a sequence to a fixed number of steps by area averaging, so audio step ``k`` covers the
+    same time span as video frame ``k`` whatever the mel hop and frame rate.
+
+    Args:
+        steps: output length (the number of video frames in a window).
+
+    Call arguments:
+        x: ``(batch, length, features)``; ``length`` must be known when the layer is built.
+
+    Example:
+        >>> ResampleTime(30)(np.ones((1, 201, 8), "float32")).shape
+        (1, 30, 8)
+    """
+
+    def __init__(self, steps: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.steps = steps
+
+    def build(self, input_shape):
+        length = int(input_shape[1])
+        w = np.zeros((self.steps, length), np.float32)
+        for k in range(self.steps):
+            a, b = k * length / self.steps, (k + 1) * length / self.steps
+            for i in range(int(math.floor(a)), int(math.ceil(b))):
+                w[k, i] = max(0.0, min(b, i + 1) - max(a, i))
+            w[k] /= w[k].sum()
+        self._w = w
+
+    def call(self, x):
+        return ops.einsum("kl,bld->bkd", ops.cast(ops.convert_to_tensor(self._w), x.dtype), x)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.steps, input_shape[2])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(steps=self.steps)
+        return config
+
+
+def _conv_block(filters: int, name: str, stride: int | tuple[int, int] = 1) -> list[layers.Layer]:
+    return [
+        layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv"),
+        layers.BatchNormalization(name=f"{name}_bn"),
+        layers.Activation("relu", name=f"{name}_relu"),
+    ]
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FrameEncoder(layers.Layer):
+    """A small CNN that turns one face (or mouth) crop into a vector; wrap it in ``TimeDistributed``.
+
+    Input pixels are uint8-range values (0-255); the layer rescales them.
+
+    Args:
+        filters: channels per stage; each stage is conv-BN-ReLU then 2x2 max pooling.
+        size: the crop is resized to ``size`` x ``size`` first (compute vs detail).
+        stem_stride: stride of the first convolution (2 quarters the compute of everything after it).
+        crop: optional fractional region ``(top, bottom, left, right)`` of the input cut before resizing
+            (e.g. the mouth area of an aligned face crop).
+
+    Call arguments:
+        images: ``(batch, height, width, 3)``.
+
+    Returns:
+        ``(batch, filters[-1])``.
+
+    Example:
+        >>> enc = FrameEncoder(filters=(8, 16), size=32)
+        >>> enc(np.zeros((2, 64, 64, 3), "float32")).shape
+        (2, 16)
+    """
+
+    def __init__(self, filters: tuple[int, ...] = (24, 48, 96), size: int = 64,
+                 crop: tuple[float, float, float, float] | None = None, stem_stride: int = 2, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.filters = tuple(int(f) for f in filters)
+        self.size = int(size)
+        self.crop = tuple(float(c) for c in crop) if crop else None
+        self.stem_stride = int(stem_stride)
+        self.resize = layers.Resizing(self.size, self.size, interpolation="bilinear", name="resize")
+        self.blocks = []
+        for i, f in enumerate(self.filters):
+            self.blocks.append(_conv_block(f, f"s{i}", stride=self.stem_stride if i == 0 else 1))
+            self.blocks.append([layers.MaxPooling2D(2, name=f"s{i}_pool")])
+        self.pool = layers.GlobalAveragePooling2D(name="gap")
+
+    def build(self, input_shape):
+        h, w = input_shape[1], input_shape[2]
+        if self.crop:
+            t, b, left, r = self.crop
+            self._box = (int(h * t), int(h * b), int(w * left), int(w * r))
+            h, w = self._box[1] - self._box[0], self._box[3] - self._box[2]
+        shape = (input_shape[0], h, w, 3)
+        self.resize.build(shape)
+        shape = (input_shape[0], self.size, self.size, 3)
+        for block in self.blocks:
+            for layer in block:
+                layer.build(shape)
+                shape = layer.compute_output_shape(shape)
+        self.pool.build(shape)
+
+    def call(self, images, training=None):
+        x = ops.cast(images, self.compute_dtype) / 127.5 - 1.0
+        if self.crop:
+            y0, y1, x0, x1 = self._box
+            x = x[:, y0:y1, x0:x1, :]
+        x = self.resize(x)
+        for block in self.blocks:
+            for layer in block:
+                x = layer(x, training=training) if isinstance(layer, layers.BatchNormalization) else layer(x)
+        return self.pool(x)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.filters[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=list(self.filters), size=self.size, crop=list(self.crop) if self.crop else None,
+                      stem_stride=self.stem_stride)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SpectrogramEncoder(layers.Layer):
+    """A 2D CNN over (time, mel) that pools the mel axis away, giving one feature vector per time step.
+
+    Args:
+        filters: channels per stage; each stage is conv-BN-ReLU then max pooling by 2 along mel.
+        time_pool: how many of the stages also pool time by 2 (the steps are resampled to video frames
+            afterwards, so a 10 ms mel hop need not be kept).
+
+    Call arguments:
+        logmel: ``(batch, frames, n_mels)``.
+
+    Returns:
+        ``(batch, frames // 2 ** time_pool, filters[-1])``.
+
+    Example:
+        >>> SpectrogramEncoder((8, 16), time_pool=1)(np.zeros((2, 100, 32), "float32")).shape
+        (2, 50, 16)
+    """
+
+    def __init__(self, filters: tuple[int, ...] = (24, 48, 96), time_pool: int = 2, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.filters = tuple(int(f) for f in filters)
+        self.time_pool = int(time_pool)
+        self.norm = layers.BatchNormalization(name="in_norm")
+        self.blocks = []
+        for i, f in enumerate(self.filters):
+            pool = (2 if i < self.time_pool else 1, 2)
+            self.blocks.append(_conv_block(f, f"a{i}") + [layers.MaxPooling2D(pool, name=f"a{i}_pool")])
+
+    def build(self, input_shape):
+        shape = (input_shape[0], input_shape[1], input_shape[2], 1)
+        self.norm.build(shape)
+        for block in self.blocks:
+            for layer in block:
+                layer.build(shape)
+                shape = layer.compute_output_shape(shape)
+
+    def call(self, logmel, training=None):
+        x = ops.expand_dims(ops.cast(logmel, self.compute_dtype), -1)
+        x = self.norm(x, training=training)
+        for block in self.blocks:
+            for layer in block:
+                x = layer(x, training=training) if isinstance(layer, layers.BatchNormalization) else layer(x)
+        return ops.mean(x, axis=2)
+
+    def compute_output_shape(self, input_shape):
+        t = input_shape[1]
+        if t is not None:
+            for i in range(min(self.time_pool, len(self.filters))):
+                t //= 2
+        return (input_shape[0], t, self.filters[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(filters=list(self.filters), time_pool=self.time_pool)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SyncCorrelation(layers.Layer):
+    """SyncNet-style agreement: projects per-step visual and audio features into a shared space and returns
+    their cosine similarity at lags ``-max_lag..max_lag`` for every step. In-sync speech peaks at lag 0;
+    a lip-sync fake or a shifted track does not.
+
+    Args:
+        dim: projection size.
+        max_lag: lags each way, in steps (video frames).
+
+    Call arguments:
+        visual: ``(batch, steps, dv)``; audio: ``(batch, steps, da)``.
+
+    Returns:
+        ``(batch, steps, 2 * max_lag + 1)``.
+
+    Example:
+        >>> SyncCorrelation(8, 2)(np.ones((1, 10, 4), "float32"), np.ones((1, 10, 6), "float32")).shape
+        (1, 10, 5)
+    """
+
+    def __init__(self, dim: int = 32, max_lag: int = 4, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.dim, self.max_lag = int(dim), int(max_lag)
+        self.proj_v = layers.Dense(self.dim, name="proj_v")
+        self.proj_a = layers.Dense(self.dim, name="proj_a")
+
+    def build(self, visual_shape, audio_shape):
+        self.proj_v.build(visual_shape)
+        self.proj_a.build(audio_shape)
+
+    def call(self, visual, audio):
+        v = self.proj_v(visual)
+        a = self.proj_a(audio)
+        v = v / (ops.norm(v, axis=-1, keepdims=True) + 1e-6)
+        a = a / (ops.norm(a, axis=-1, keepdims=True) + 1e-6)
+        L = self.max_lag
+        a_pad = ops.pad(a, [[0, 0], [L, L], [0, 0]])
+        steps = ops.shape(v)[1]
+        sims = [ops.sum(v * a_pad[:, lag:lag + steps, :], axis=-1) for lag in range(2 * L + 1)]
+        return ops.stack(sims, axis=-1)
+
+    def compute_output_shape(self, visual_shape, audio_shape):
+        return (visual_shape[0], visual_shape[1], 2 * self.max_lag + 1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(dim=self.dim, max_lag=self.max_lag)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class AttentionPooling(layers.Layer):
+    """Masked attention pooling over time: a learned score per step, softmax over the steps that count.
+
+    Args:
+        units: hidden size of the scoring MLP.
+
+    Call arguments:
+        x: ``(batch, steps, features)``; valid: optional ``(batch, steps)``, 1 where a step counts (named
+            so to stay clear of Keras' implicit ``mask`` argument). An all-zero row falls back to uniform.
+
+    Returns:
+        ``(batch, features)``.
+
+    Example:
+        >>> AttentionPooling(8)(np.ones((2, 5, 3), "float32")).shape
+        (2, 3)
+    """
+
+    def __init__(self, units: int = 32, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.hidden = layers.Dense(self.units, activation="tanh", name="hidden")
+        self.score = layers.Dense(1, name="score")
+
+    def build(self, x_shape, valid_shape=None):
+        self.hidden.build(x_shape)
+        self.score.build((x_shape[0], x_shape[1], self.units))
+
+    def call(self, x, valid=None):
+        logits = ops.squeeze(self.score(self.hidden(x)), -1)
+        logits = ops.cast(logits, "float32")
+        if valid is not None:
+            m = ops.cast(valid, "float32")
+            m = ops.where(ops.sum(m, axis=1, keepdims=True) > 0, m, ops.ones_like(m))
+            logits = ops.where(m > 0, logits, -1e9)
+        w = ops.softmax(logits, axis=1)
+        return ops.sum(x * ops.cast(ops.expand_dims(w, -1), x.dtype), axis=1)
+
+    def compute_output_shape(self, x_shape, valid_shape=None):
+        return (x_shape[0], x_shape[2])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(units=self.units)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MaskSteps(layers.Layer):
+    """Zeroes per-step features where the mask is 0 (frames without a face).
+
+    Call arguments:
+        x: ``(batch, steps, features)``; valid: ``(batch, steps)``, 1 where the step counts.
+
+    Example:
+        >>> out = MaskSteps()(np.ones((1, 3, 2), "float32"), np.array([[1, 0, 1]], "float32"))
+        >>> keras.ops.convert_to_numpy(out)[0, :, 0].tolist()
+        [1.0, 0.0, 1.0]
+    """
+
+    def call(self, x, valid):
+        return x * ops.cast(ops.expand_dims(valid, -1), x.dtype)
+
+    def compute_output_shape(self, x_shape, valid_shape):
+        return x_shape

@@ -1,0 +1,103 @@
+"""The multimodal model: ``build_model(config)``.
+
+    frames (T,H,W,3) uint8 ──TimeDistributed(FrameEncoder)──┐ face
+                           └─TimeDistributed(FrameEncoder, mouth region)─┐ mouth
+    mask (T,)  ── zeroes steps without a face                            │
+    audio (S,) float32 ── LogMelSpectrogram ── SpectrogramEncoder ── ResampleTime(T) ── one step per frame
+    aligned fusion: [face+mouth, audio, SyncCorrelation(mouth, audio)] per step ── BiLSTM ── AttentionPooling
+    late fusion (ablation): each branch LSTM + pooled on its own, then concatenated
+    heads: fake, video_fake, audio_fake, av_mismatch (sigmoid, float32)
+
+The exported model takes raw frames and the raw waveform: features are computed inside, so there is no
+train/serve skew.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from dfdetect.config import Config
+from dfdetect.layers import (
+    AttentionPooling,
+    FrameEncoder,
+    LogMelSpectrogram,
+    MaskSteps,
+    ResampleTime,
+    SpectrogramEncoder,
+    SyncCorrelation,
+)
+
+HEADS = ("fake", "video_fake", "audio_fake", "av_mismatch")
+MOUTH_REGION = (0.55, 0.95, 0.2, 0.8)  # of the aligned face crop: (top, bottom, left, right)
+
+
+def _backbone(name: str, size: int, weights: str | None) -> keras.Model:
+    """A ``keras.applications`` image model as a frame encoder (ImageNet weights where they can be had)."""
+    try:
+        ctor = getattr(keras.applications, name)
+    except AttributeError:
+        raise ValueError(f"unknown frame_encoder {name!r}: 'small' or a keras.applications name") from None
+    return ctor(include_top=False, weights=weights, input_shape=(size, size, 3), pooling="avg")
+
+
+def build_model(config: Config) -> keras.Model:
+    """Builds the functional model for ``config`` (its media, faces, window and model sections)."""
+    mc = config.model
+    if mc.modality not in ("both", "video", "audio"):
+        raise ValueError(f"model.modality must be both, video or audio, got {mc.modality!r}")
+    if mc.fusion not in ("aligned", "late"):
+        raise ValueError(f"model.fusion must be aligned or late, got {mc.fusion!r}")
+    T, S, C = config.frames_per_window, config.samples_per_window, config.faces.crop_size
+
+    frames = keras.Input((T, C, C, 3), dtype="uint8", name="frames")
+    audio = keras.Input((S,), dtype="float32", name="audio")
+    mask = keras.Input((T,), dtype="float32", name="mask")
+    use_v, use_a = mc.modality in ("both", "video"), mc.modality in ("both", "audio")
+
+    visual = mouth = aud = None
+    if use_v:
+        if mc.frame_encoder == "small":
+            enc = FrameEncoder(mc.filters, size=mc.face_size, name="face_encoder")
+        else:
+            inner = _backbone(mc.frame_encoder, mc.face_size, mc.backbone_weights)
+            enc = keras.Sequential([layers.Resizing(mc.face_size, mc.face_size), inner], name="face_encoder")
+        visual = layers.TimeDistributed(enc, name="face_frames")(frames)
+        if mc.mouth_stream:
+            menc = FrameEncoder(mc.filters[:2], size=mc.mouth_size, crop=MOUTH_REGION, name="mouth_encoder")
+            mouth = layers.TimeDistributed(menc, name="mouth_frames")(frames)
+            visual = layers.Concatenate(name="face_mouth")([visual, mouth])
+        # motion: a temporal convolution sees changes between frames (flicker, mouth movement)
+        visual = layers.Conv1D(mc.lstm_units, 3, padding="same", activation="relu", name="visual_temporal")(visual)
+        visual = MaskSteps(name="face_mask")(visual, mask)
+        if mouth is not None:
+            mouth = MaskSteps(name="mouth_mask")(mouth, mask)
+    if use_a:
+        logmel = LogMelSpectrogram(sample_rate=config.media.sample_rate, hop=mc.mel_hop, n_mels=mc.n_mels,
+                                   name="logmel")(audio)
+        aud = SpectrogramEncoder(mc.audio_filters, name="audio_encoder")(logmel)
+        aud = ResampleTime(T, name="audio_to_frames")(aud)
+        aud = layers.Conv1D(mc.lstm_units, 3, padding="same", activation="relu", name="audio_temporal")(aud)
+
+    def recurrent(x, name):
+        lstm = layers.LSTM(mc.lstm_units, return_sequences=True, name=f"{name}_lstm")
+        return layers.Bidirectional(lstm, name=f"{name}_bilstm")(x) if mc.bidirectional else lstm(x)
+
+    if mc.fusion == "aligned" or mc.modality != "both":
+        parts = [x for x in (visual, aud) if x is not None]
+        if visual is not None and aud is not None:
+            sync_src = mouth if mouth is not None else visual
+            parts.append(SyncCorrelation(mc.sync_dim, mc.sync_lags, name="sync")(sync_src, aud))
+        fused = parts[0] if len(parts) == 1 else layers.Concatenate(name="fuse_steps")(parts)
+        seq = recurrent(fused, "fused")
+        pooled = AttentionPooling(mc.lstm_units, name="pool")(seq, mask if aud is None else None)
+    else:
+        pv = AttentionPooling(mc.lstm_units, name="pool_visual")(recurrent(visual, "visual"), mask)
+        pa = AttentionPooling(mc.lstm_units, name="pool_audio")(recurrent(aud, "audio"))
+        pooled = layers.Concatenate(name="late_fusion")([pv, pa])
+
+    x = layers.Dropout(mc.dropout, name="dropout")(pooled)
+    x = layers.Dense(mc.lstm_units, activation="relu", name="head_hidden")(x)
+    outputs = {h: layers.Dense(1, activation="sigmoid", dtype="float32", name=h)(x) for h in HEADS}
+    name = f"dfdetect_{mc.modality}_{mc.fusion}"
+    return keras.Model({"frames": frames, "audio": audio, "mask": mask}, outputs, name=name)

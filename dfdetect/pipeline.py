@@ -1,0 +1,190 @@
+"""tf.data input pipeline from preprocessed shards.
+
+``make_dataset(data_dir, config, split="train", training=True)`` yields ``(inputs, targets, weights)``:
+
+* inputs ``{"frames": uint8 (B,T,H,W,3), "audio": float32 (B,S), "mask": float32 (B,T)}``;
+* targets ``{head: float32 (B,1)}`` for ``fake``, ``video_fake``, ``audio_fake``, ``av_mismatch``;
+* weights ``{head: float32 (B,)}``: 0 where the dataset does not give that label (binary-only datasets such
+  as DFDC and FF++ then train the same model), class-balanced for the ``fake`` head when asked.
+
+Training windows get label-preserving augmentation: the same flip, colour change and crop for every frame of
+a window, and a random gain and noise on the audio.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+
+from dfdetect.config import Config
+from dfdetect.model import HEADS
+from dfdetect.shards import feature_spec
+
+
+def shard_files(data_dir: str | Path) -> list[str]:
+    files = sorted(str(p) for p in (Path(data_dir) / "shards").glob("*.tfrecord"))
+    if not files:
+        raise FileNotFoundError(f"no shards in {Path(data_dir) / 'shards'}: run `dfdetect preprocess` first")
+    return files
+
+
+def window_table(data_dir: str | Path, split: str | None = None):
+    """The rows of ``windows.csv`` (all parts), optionally one split."""
+    from dfdetect.preprocess import load_windows
+
+    w = load_windows(data_dir)
+    if split is not None:
+        w = w[w["split"].astype(str) == split]
+    return w
+
+
+def class_weights(data_dir: str | Path, split: str) -> tuple[float, float]:
+    """Weights for real and fake windows that give both classes equal total weight."""
+    w = window_table(data_dir, split)
+    labels = w["window_fake"].astype(int)
+    n_real, n_fake = int((labels == 0).sum()), int((labels == 1).sum())
+    if not n_real or not n_fake:
+        return 1.0, 1.0
+    total = n_real + n_fake
+    return total / (2 * n_real), total / (2 * n_fake)
+
+
+def _parse(config: Config, serialized):
+    T = config.frames_per_window
+    C = config.faces.crop_size
+    ex = tf.io.parse_single_example(serialized, feature_spec(T))
+    frames = tf.map_fn(lambda b: tf.io.decode_png(b, channels=3), ex["frames"], fn_output_signature=tf.uint8)
+    frames = tf.ensure_shape(frames, (T, C, C, 3))
+    audio = tf.io.decode_raw(ex["audio"], tf.float32)
+    audio = tf.ensure_shape(audio, (config.samples_per_window,))
+    mask = tf.cast(ex["mask"], tf.float32)
+    fake = ex["window_fake"]
+    fake = tf.where(fake < 0, ex["fake"], fake)
+    labels = {"fake": fake, "video_fake": ex["video_fake"], "audio_fake": ex["audio_fake"],
+              "av_mismatch": ex["av_mismatch"]}
+    # A window of a partial fake outside its fake segments is a real window in every modality.
+    outside = tf.logical_and(tf.equal(ex["window_fake"], 0), tf.equal(ex["fake"], 1))
+    for h in ("video_fake", "audio_fake", "av_mismatch"):
+        labels[h] = tf.where(outside, tf.zeros_like(labels[h]), labels[h])
+    meta = {"split": ex["split"], "path": ex["path"], "start": ex["start"], "category": ex["category"],
+            "method": ex["method"]}
+    return {"frames": frames, "audio": audio, "mask": mask}, labels, meta
+
+
+def augment_window(inputs, seed):
+    """Label-preserving augmentation: one flip / colour change / crop for all frames, audio gain + noise."""
+    frames = tf.cast(inputs["frames"], tf.float32)
+    T, H, W = tf.shape(frames)[0], tf.shape(frames)[1], tf.shape(frames)[2]
+    s = tf.random.experimental.stateless_split(seed, 6)
+    flip = tf.random.stateless_uniform([], s[0]) < 0.5
+    frames = tf.cond(flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
+    brightness = tf.random.stateless_uniform([], s[1], -20.0, 20.0)
+    contrast = tf.random.stateless_uniform([], s[2], 0.8, 1.2)
+    mean = tf.reduce_mean(frames, axis=[1, 2, 3], keepdims=True)
+    frames = (frames - mean) * contrast + mean + brightness
+    scale = tf.random.stateless_uniform([], s[3], 0.88, 1.0)
+    ch = tf.cast(tf.cast(H, tf.float32) * scale, tf.int32)
+    cw = tf.cast(tf.cast(W, tf.float32) * scale, tf.int32)
+    off = tf.random.stateless_uniform([2], s[4], 0.0, 1.0)
+    y0 = tf.cast(off[0] * tf.cast(H - ch, tf.float32), tf.int32)
+    x0 = tf.cast(off[1] * tf.cast(W - cw, tf.float32), tf.int32)
+    frames = tf.image.resize(frames[:, y0:y0 + ch, x0:x0 + cw, :], [H, W])
+    frames = tf.cast(tf.clip_by_value(frames, 0.0, 255.0), tf.uint8)
+    audio = inputs["audio"]
+    a = tf.random.stateless_uniform([3], s[5], 0.0, 1.0)
+    gain = tf.pow(10.0, (a[0] * 12.0 - 6.0) / 20.0)
+    rms = tf.sqrt(tf.reduce_mean(tf.square(audio)) + 1e-9)
+    snr_db = 30.0 + 20.0 * a[1]
+    noise = tf.random.stateless_normal(tf.shape(audio), tf.random.experimental.stateless_fold_in(s[5], 1))
+    audio = audio * gain + noise * rms * gain * tf.pow(10.0, -snr_db / 20.0)
+    return {"frames": frames, "audio": audio, "mask": inputs["mask"]}
+
+
+def _targets_and_weights(labels, balance: tuple[float, float] | None, head_weights):
+    targets, weights = {}, {}
+    for h, hw in zip(HEADS, head_weights):
+        y = labels[h]
+        known = tf.cast(y >= 0, tf.float32)
+        targets[h] = tf.reshape(tf.cast(tf.maximum(y, 0), tf.float32), [1])
+        w = known * hw
+        if h == "fake" and balance is not None:
+            w = w * tf.where(y > 0, balance[1], balance[0])
+        weights[h] = w
+    return targets, weights
+
+
+def make_dataset(
+    data_dir: str | Path,
+    config: Config,
+    split: str | None = "train",
+    training: bool = False,
+    batch_size: int | None = None,
+    repeat: bool = False,
+    drop_remainder: bool = False,
+    with_meta: bool = False,
+    seed: int | None = None,
+) -> tf.data.Dataset:
+    """The input pipeline over ``data_dir``'s shards.
+
+    Args:
+        data_dir: a folder written by ``dfdetect preprocess``.
+        config: run config (window shape, ``train`` section: batch, shuffle, augment, balance, cache).
+        split: keep windows of this split (``train``/``val``/``test``) or all (None).
+        training: shuffle, augment and balance.
+        batch_size: default ``config.train.batch_size``.
+        repeat: repeat forever (steps per epoch are then set by the caller).
+        drop_remainder: fixed batch shapes (needed under some distribution strategies).
+        with_meta: add a fourth element with path / start / category / method per window (evaluation).
+        seed: shuffle and augmentation seed (default ``config.train.seed``).
+    """
+    tc = config.train
+    seed = tc.seed if seed is None else seed
+    batch_size = batch_size or tc.batch_size
+    files = shard_files(data_dir)
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if training:
+        ds = ds.shuffle(len(files), seed=seed)
+    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
+                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    if split is not None:
+        spec = {"split": tf.io.FixedLenFeature([], tf.string, default_value="")}
+        ds = ds.filter(lambda s: tf.equal(tf.io.parse_single_example(s, spec)["split"], split))
+    if tc.cache:
+        ds = ds.cache()  # serialized records: small, and parsing stays parallel
+    if training:
+        ds = ds.shuffle(tc.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.map(lambda s: _parse(config, s), num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    balance = class_weights(data_dir, split) if (training and tc.balance and split is not None) else None
+    head_weights = tuple(tc.head_weights) + (1.0,) * (len(HEADS) - len(tc.head_weights))
+
+    if training and tc.augment:
+        counter = tf.data.Dataset.counter()
+        ds = tf.data.Dataset.zip((ds, counter))
+
+        def aug(item, i):
+            inputs, labels, meta = item
+            return augment_window(inputs, tf.stack([tf.cast(seed, tf.int64), i])), labels, meta
+
+        ds = ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+
+    def finish(inputs, labels, meta):
+        targets, weights = _targets_and_weights(labels, balance, head_weights)
+        return (inputs, targets, weights, meta) if with_meta else (inputs, targets, weights)
+
+    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def count_windows(data_dir: str | Path, split: str | None) -> int:
+    return int(len(window_table(data_dir, split)))
+
+
+def numpy_batch(ds: tf.data.Dataset) -> tuple:
+    """The first batch as numpy (notebooks, tests)."""
+    return tf.nest.map_structure(lambda t: t.numpy(), next(iter(ds)))
+
+

@@ -1,0 +1,140 @@
+"""Training: ``dfdetect train --data DIR --config NAME --out RUN`` and ``python train.py``.
+
+Masked binary cross-entropy per head (a head whose label is unknown for a window gets zero weight), AUC
+metrics, the best epoch by validation AUC kept as ``RUN/best.keras``, ``BackupAndRestore`` so a killed run
+resumes where it stopped, early stopping, TensorBoard and CSV logs, optional mixed precision, and a
+``tf.distribute`` strategy (one device, mirrored GPUs, or several machines through ``TF_CONFIG``).
+
+A run folder holds ``config.yaml``, ``history.csv``, ``best.keras``, ``final.keras``, ``summary.json`` and
+``logs/`` (TensorBoard).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from dfdetect.config import Config
+from dfdetect.model import HEADS, build_model
+
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
+
+
+def get_strategy(name: str = "auto"):
+    """A ``tf.distribute`` strategy by name. ``auto``: mirrored across GPUs when there are several, else
+    the default (one device); ``multi_worker`` reads the cluster from ``TF_CONFIG``."""
+    import tensorflow as tf
+
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+    if keras.backend.backend() != "tensorflow":
+        return None  # other backends: plain single-device training
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "auto":
+        name = "mirrored" if len(gpus) > 1 else "default"
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if "TF_CONFIG" not in os.environ:
+        raise ValueError("multi_worker needs TF_CONFIG describing the cluster (see the README)")
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def compile_model(model: keras.Model, config: Config) -> keras.Model:
+    tc = config.train
+    model.compile(
+        optimizer=keras.optimizers.AdamW(tc.learning_rate, weight_decay=tc.weight_decay, clipnorm=1.0),
+        loss={h: keras.losses.BinaryCrossentropy() for h in HEADS},
+        weighted_metrics={h: [keras.metrics.AUC(name="auc")] for h in HEADS},
+    )
+    return model
+
+
+def _scope(strategy):
+    import contextlib
+
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+
+def train(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    config: Config,
+    strategy: str = "auto",
+    epochs: int | None = None,
+    verbose: int | str = "auto",
+    extra_callbacks: list | None = None,
+) -> dict[str, Any]:
+    """Trains ``config``'s model on ``data_dir`` (``train`` split; ``val`` for model selection) into
+    ``out_dir``. Rerunning the same call after a crash resumes from the last finished epoch."""
+    from dfdetect.pipeline import count_windows, make_dataset
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config.to_yaml(out / "config.yaml")
+    tc = config.train
+    keras.utils.set_random_seed(tc.seed)
+    if tc.mixed_precision:
+        keras.mixed_precision.set_global_policy(tc.mixed_precision)
+    strat = get_strategy(strategy)
+    replicas = strat.num_replicas_in_sync if strat is not None else 1
+
+    n_train = count_windows(data_dir, "train")
+    n_val = count_windows(data_dir, "val")
+    if n_train == 0:
+        raise ValueError(f"{data_dir} has no training windows (split 'train' in windows.csv)")
+    batch = tc.batch_size
+    steps = tc.steps_per_epoch or max(1, math.ceil(n_train / batch))
+    train_ds = make_dataset(data_dir, config, "train", training=True, repeat=True, drop_remainder=replicas > 1)
+    val_ds = make_dataset(data_dir, config, "val", training=False) if n_val else None
+    monitor = "val_fake_auc" if val_ds is not None else "fake_auc"
+
+    with _scope(strat):
+        model = compile_model(build_model(config), config)
+
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor=monitor, mode="max", save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=tc.patience),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+    ]
+    if keras.backend.backend() == "tensorflow":
+        callbacks.append(keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False, profile_batch=0))
+    callbacks += extra_callbacks or []
+    t0 = time.time()
+    history = model.fit(train_ds, epochs=epochs or tc.epochs, steps_per_epoch=steps, validation_data=val_ds,
+                        callbacks=callbacks, verbose=verbose)
+    seconds = time.time() - t0
+    model.save(out / "final.keras")
+    hist = history.history
+    best = max(hist.get(monitor, [float("nan")]))
+    summary = {
+        "data": str(data_dir), "config": config.name, "train_windows": n_train, "val_windows": n_val,
+        "epochs_run": len(hist.get("loss", [])), "seconds": round(seconds, 1),
+        "windows_per_second": round(len(hist.get("loss", [])) * steps * batch / max(seconds, 1e-9), 1),
+        "monitor": monitor, "best": best, "backend": keras.backend.backend(), "replicas": replicas,
+        "params": int(model.count_params()),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    if not (out / "best.keras").exists():
+        model.save(out / "best.keras")
+    return summary
+
+
+def load_run_model(run_dir: str | Path, which: str = "best") -> keras.Model:
+    """The ``best`` (or ``final``) model of a run folder, loaded with ``safe_mode=True``."""
+    import dfdetect.layers  # noqa: F401  (registers the custom layers)
+
+    path = Path(run_dir) / f"{which}.keras"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: is {run_dir} a training run folder?")
+    return keras.saving.load_model(path, safe_mode=True, compile=False)
