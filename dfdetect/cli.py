@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "OUT/metadata.json (LAV-DF layout) and OUT/splits.csv. Deterministic by --seed; rerun to "
                     "resume.")
     syn.add_argument("--out", required=True)
-    syn.add_argument("--n", type=int, default=240, help="number of clips (default 240)")
+    syn.add_argument("--n", type=int, default=400, help="number of clips (default 400)")
     syn.add_argument("--seed", type=int, default=0)
     syn.add_argument("--difficulty", choices=["easy", "medium", "hard"], default="medium",
                      help="strength of every manipulation (default medium)")

@@ -261,7 +261,7 @@ class SpectrogramEncoder(layers.Layer):
     def compute_output_shape(self, input_shape):
         t = input_shape[1]
         if t is not None:
-            for i in range(min(self.time_pool, len(self.filters))):
+            for _ in range(min(self.time_pool, len(self.filters))):
                 t //= 2
         return (input_shape[0], t, self.filters[-1])
 

@@ -75,7 +75,7 @@ def _parse(config: Config, serialized):
 def augment_window(inputs, seed):
     """Label-preserving augmentation: one flip / colour change / crop for all frames, audio gain + noise."""
     frames = tf.cast(inputs["frames"], tf.float32)
-    T, H, W = tf.shape(frames)[0], tf.shape(frames)[1], tf.shape(frames)[2]
+    H, W = tf.shape(frames)[1], tf.shape(frames)[2]
     s = tf.random.experimental.stateless_split(seed, 6)
     flip = tf.random.stateless_uniform([], s[0]) < 0.5
     frames = tf.cond(flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)

@@ -548,7 +548,7 @@ def _build_one(args) -> str:
     return str(path)
 
 
-def synthesize(out_dir: str | Path, n: int = 240, seed: int = 0, difficulty: str = "medium",
+def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str = "medium",
                workers: int | None = None, progress: bool = True) -> Path:
     """Builds the benchmark into ``out_dir`` (resumable: finished clips are kept). Returns ``meta_data.csv``."""
     import multiprocessing as mp
