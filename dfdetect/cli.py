@@ -118,6 +118,21 @@ def cmd_datasets_inspect(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if info["problems"] else EXIT_OK
 
 
+# --- train -----------------------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from dfdetect.config import load_config
+    from dfdetect.train import train
+
+    cfg = load_config(args.config, args.set)
+    if not Path(args.data).is_dir():
+        raise UsageError(f"--data {args.data} is not a folder; run `dfdetect preprocess ... --out DIR` first")
+    summary = train(args.data, args.out, cfg, strategy=args.strategy, epochs=args.epochs,
+                    verbose=2 if args.no_progress else "auto")
+    print(json.dumps(summary, indent=1))
+    print(f"run folder: {args.out} (best.keras, history.csv, logs/)")
+    return EXIT_OK
+
+
 # --- demo ------------------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     from dfdetect.config import get_config
@@ -218,6 +233,24 @@ def build_parser() -> argparse.ArgumentParser:
                                                          '"categories", "splits", "problems", ...}')
     ins.add_argument("--strict", action="store_true", help="stop at the first bad row")
     ins.set_defaults(func=cmd_datasets_inspect)
+
+    tr = sub.add_parser(
+        "train", help="train the multimodal model on preprocessed windows",
+        description="Trains on the 'train' split of DIR (written by `dfdetect preprocess`), picks the best "
+                    "epoch by validation AUC, and writes RUN/config.yaml, history.csv, best.keras, "
+                    "final.keras, summary.json and logs/ (TensorBoard). Rerun the same command after a crash "
+                    "to resume from the last finished epoch.")
+    tr.add_argument("--data", required=True, help="preprocessed folder")
+    tr.add_argument("--out", required=True, help="run folder")
+    tr.add_argument("--config", default="cpu-small", help="preset name or YAML file (default cpu-small)")
+    tr.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                    help="override one setting, e.g. --set train.epochs=5 (repeatable)")
+    tr.add_argument("--epochs", type=int, help="maximum epochs (default: the config's)")
+    tr.add_argument("--strategy", default="auto", choices=["auto", "default", "one_device", "mirrored",
+                                                           "multi_worker"],
+                    help="tf.distribute strategy (multi_worker reads TF_CONFIG)")
+    tr.add_argument("--no-progress", action="store_true", help="one line per epoch instead of a bar")
+    tr.set_defaults(func=cmd_train)
 
     demo = sub.add_parser("demo", help="the main job, end to end on built-in sample clips",
                           description="Fetches the face-detector models, makes sample talking clips from real "

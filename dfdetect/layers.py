@@ -331,7 +331,7 @@ class AttentionPooling(layers.Layer):
 
     Call arguments:
         x: ``(batch, steps, features)``; valid: optional ``(batch, steps)``, 1 where a step counts (named
-            so to stay clear of Keras' implicit ``mask`` argument). An all-zero row falls back to uniform.
+            so to stay clear of Keras' implicit ``mask`` argument). An all-zero row attends over every step.
 
     Returns:
         ``(batch, features)``.

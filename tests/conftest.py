@@ -43,3 +43,16 @@ def detector():
     det = FaceDetector(FaceConfig())
     yield det
     det.close()
+
+
+@pytest.fixture(scope="session")
+def smoke_data(tmp_path_factory):
+    """A small built-in benchmark, preprocessed with the ``smoke`` preset (12 fps, 1 s windows, 64 px)."""
+    from dfdetect.config import get_config
+    from dfdetect.preprocess import preprocess
+    from dfdetect.synth import synthesize
+
+    root = tmp_path_factory.mktemp("smoke")
+    synthesize(root / "raw", n=24, seed=3, workers=2, progress=False)
+    preprocess([root / "raw"], root / "processed", config=get_config("smoke"), workers=2, progress=False)
+    return root / "processed"

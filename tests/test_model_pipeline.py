@@ -1,0 +1,112 @@
+"""The functional model and the tf.data pipeline on real preprocessed windows."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dfdetect.config import get_config
+from dfdetect.model import HEADS, build_model
+from dfdetect.pipeline import augment_window, make_dataset, numpy_batch, window_table
+
+CFG = get_config("smoke")
+
+
+def _inputs(cfg, n=2, seed=0):
+    rng = np.random.default_rng(seed)
+    T, C = cfg.frames_per_window, cfg.faces.crop_size
+    return {"frames": rng.integers(0, 255, (n, T, C, C, 3)).astype("uint8"),
+            "audio": rng.normal(0, 0.1, (n, cfg.samples_per_window)).astype("float32"),
+            "mask": np.ones((n, T), "float32")}
+
+
+@pytest.mark.parametrize("modality,fusion", [("both", "aligned"), ("both", "late"), ("video", "aligned"),
+                                             ("audio", "aligned")])
+def test_model_variants_build_and_round_trip(modality, fusion, tmp_path):
+    cfg = CFG.override(model={"modality": modality, "fusion": fusion})
+    model = build_model(cfg)
+    assert [i.name for i in model.inputs] == ["frames", "audio", "mask"] or {i.name for i in model.inputs} == {
+        "frames", "audio", "mask"}
+    x = _inputs(cfg)
+    out = model(x)
+    assert set(out) == set(HEADS) and all(tuple(v.shape) == (2, 1) for v in out.values())
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    for h in HEADS:
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(out[h]), keras.ops.convert_to_numpy(again(x)[h]),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_modality_switch_really_ignores_the_other_input():
+    video = build_model(CFG.override(model={"modality": "video"}))
+    audio = build_model(CFG.override(model={"modality": "audio"}))
+    x = _inputs(CFG)
+    y = dict(x, audio=np.zeros_like(x["audio"]))
+    np.testing.assert_allclose(video(x)["fake"], video(y)["fake"], atol=1e-6)
+    z = dict(x, frames=np.zeros_like(x["frames"]))
+    np.testing.assert_allclose(audio(x)["fake"], audio(z)["fake"], atol=1e-6)
+    with pytest.raises(ValueError, match="modality"):
+        build_model(CFG.override(model={"modality": "smell"}))
+
+
+def test_backbone_code_path_without_weights():
+    cfg = CFG.override(model={"frame_encoder": "MobileNetV3Small", "backbone_weights": None, "face_size": 32,
+                              "mouth_stream": False})
+    model = build_model(cfg)
+    assert model(_inputs(cfg, n=1))["fake"].shape == (1, 1)
+    with pytest.raises(ValueError, match="frame_encoder"):
+        build_model(CFG.override(model={"frame_encoder": "NoSuchNet"}))
+
+
+def test_pipeline_batches(smoke_data):
+    ds = make_dataset(smoke_data, CFG, "train", training=True, batch_size=4)
+    inputs, targets, weights = numpy_batch(ds)
+    T, C = CFG.frames_per_window, CFG.faces.crop_size
+    assert inputs["frames"].shape == (4, T, C, C, 3) and inputs["frames"].dtype == np.uint8
+    assert inputs["audio"].shape == (4, CFG.samples_per_window) and inputs["audio"].dtype == np.float32
+    assert inputs["mask"].shape == (4, T)
+    assert set(targets) == set(HEADS) and targets["fake"].shape == (4, 1)
+    for h in HEADS:
+        assert set(np.unique(targets[h])) <= {0.0, 1.0}
+        assert (weights[h] >= 0).all()
+
+
+def test_split_filter_and_labels(smoke_data):
+    table = window_table(smoke_data)
+    for split in ("train", "val", "test"):
+        n = sum(1 for _ in make_dataset(smoke_data, CFG, split, batch_size=1).unbatch())
+        assert n == (table["split"] == split).sum()
+    # every window of a real video is real in every head; weights never ask for unknown labels
+    ds = make_dataset(smoke_data, CFG, None, batch_size=64, with_meta=True)
+    for _, targets, weights, meta in ds:
+        cats = meta["category"].numpy()
+        for i, c in enumerate(cats):
+            if c == b"A":
+                assert all(float(targets[h][i][0]) == 0 for h in HEADS)
+                assert float(weights["av_mismatch"][i]) > 0
+
+
+def test_balancing_weights_equalise_classes(smoke_data):
+    ds = make_dataset(smoke_data, CFG, "train", training=True, batch_size=256)
+    _, targets, weights = numpy_batch(ds)
+    y, w = targets["fake"][:, 0], weights["fake"]
+    assert abs(w[y == 1].sum() - w[y == 0].sum()) / w.sum() < 0.2
+
+
+def test_augmentation_is_consistent_across_frames():
+    T, C = 6, 32
+    frames = np.zeros((T, C, C, 3), np.uint8)
+    frames[:, :, : C // 2] = 255  # left half white in every frame
+    x = {"frames": tf.constant(frames), "audio": tf.zeros(1600), "mask": tf.ones(T)}
+    flipped_seen = set()
+    for i in range(12):
+        out = augment_window(x, tf.constant([0, i], tf.int64))
+        f = out["frames"].numpy().astype(float)
+        left, right = f[:, :, : C // 4].mean(axis=(1, 2, 3)), f[:, :, -C // 4:].mean(axis=(1, 2, 3))
+        side = left > right
+        assert side.all() or (~side).all(), "frames of one window were flipped differently"
+        flipped_seen.add(bool(side[0]))
+        assert out["frames"].shape == (T, C, C, 3) and out["frames"].dtype == tf.uint8
+    assert flipped_seen == {True, False}

@@ -1,0 +1,82 @@
+"""Training really runs: a kill -9 after the first epoch resumes at the second; the JAX backend trains too."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dfdetect.config import get_config
+from dfdetect.evaluate import video_scores, window_scores
+from dfdetect.train import load_run_model, train
+
+CFG = get_config("smoke")
+
+
+def _epochs(run) -> list[int]:
+    path = run / "history.csv"
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return [int(r["epoch"]) for r in csv.DictReader(f)]
+
+
+def test_train_writes_a_run_folder_and_scores(smoke_data, tmp_path):
+    run = tmp_path / "run"
+    summary = train(smoke_data, run, CFG, epochs=1, verbose=0)
+    for name in ("config.yaml", "history.csv", "best.keras", "final.keras", "summary.json"):
+        assert (run / name).exists(), name
+    assert summary["epochs_run"] == 1 and summary["train_windows"] > 0
+    model = load_run_model(run)
+    w = window_scores(model, smoke_data, CFG, "test")
+    assert len(w) > 0 and w["fake_score"].between(0, 1).all()
+    v = video_scores(w)
+    assert v["path"].is_unique and (v["windows"] >= 1).all()
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_at_the_next_epoch(smoke_data, tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "dfdetect.cli", "train", "--data", str(smoke_data), "--out", str(run),
+           "--config", "smoke", "--epochs", "3", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(_epochs(run)) < 1:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert _epochs(run) == [0], "the kill did not land after the first epoch"
+    assert (run / "backup").exists()
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert _epochs(run) == [0, 1, 2]  # continued from the second epoch, did not start over
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
+def test_one_training_step_on_jax(tmp_path):
+    code = """
+import numpy as np, keras
+from dfdetect.config import get_config
+from dfdetect.model import HEADS, build_model
+from dfdetect.train import compile_model
+assert keras.backend.backend() == "jax"
+cfg = get_config("smoke")
+model = compile_model(build_model(cfg), cfg)
+rng = np.random.default_rng(0)
+T, C, S = cfg.frames_per_window, cfg.faces.crop_size, cfg.samples_per_window
+x = {"frames": rng.integers(0, 255, (4, T, C, C, 3)).astype("uint8"),
+     "audio": rng.normal(0, 0.1, (4, S)).astype("float32"), "mask": np.ones((4, T), "float32")}
+y = {h: rng.integers(0, 2, (4, 1)).astype("float32") for h in HEADS}
+logs = model.train_on_batch(x, y, return_dict=True)
+assert np.isfinite(logs["loss"]), logs
+print("jax-ok", logs["loss"])
+"""
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0 and "jax-ok" in out.stdout, out.stderr[-3000:]
