@@ -86,7 +86,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from dfdetect.synth import synthesize
 
     meta = synthesize(args.out, n=args.n, seed=args.seed, difficulty=args.difficulty, workers=args.workers,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, silence_shortcut=args.silence_shortcut)
     print(f"{args.n} clips ({args.difficulty}) -> {meta.parent}\n  {meta}\n  {meta.parent / 'metadata.json'}"
           f"\n  {meta.parent / 'splits.csv'}")
     return EXIT_OK
@@ -218,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="strength of every manipulation (default medium)")
     syn.add_argument("--workers", type=int, help="processes (default: one per core)")
     syn.add_argument("--no-progress", action="store_true")
+    syn.add_argument("--silence-shortcut", action="store_true",
+                     help="deliberately give fakes longer leading silence, as FakeAVCeleb's do (ablation only)")
     syn.set_defaults(func=cmd_synth)
 
     ds = sub.add_parser("datasets", help="recognise and summarise public deepfake datasets")

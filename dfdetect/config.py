@@ -164,7 +164,7 @@ class TrainConfig:
         steps_per_epoch: cap on steps per epoch (0 = one pass).
     """
 
-    epochs: int = 30
+    epochs: int = 20
     batch_size: int = 16
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4

@@ -480,8 +480,9 @@ TYPES = {"A": "RealVideo-RealAudio", "B": "RealVideo-FakeAudio", "C": "FakeVideo
          "D": "FakeVideo-FakeAudio"}
 
 
-def plan(n: int, seed: int, difficulty: str = "medium") -> list[ClipSpec]:
-    """The clip list, deterministic in (n, seed, difficulty)."""
+def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool = False) -> list[ClipSpec]:
+    """The clip list, deterministic in (n, seed, difficulty). ``silence_shortcut`` reproduces FakeAVCeleb's
+    artefact on purpose (fakes start with 0.3-0.8 s more silence), for the leading-silence ablation only."""
     if difficulty not in DIFFICULTY:
         raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTY)}, got {difficulty!r}")
     strength = DIFFICULTY[difficulty]
@@ -495,6 +496,8 @@ def plan(n: int, seed: int, difficulty: str = "medium") -> list[ClipSpec]:
         for _ in range(count):
             seconds = float(rng.uniform(3.6, 4.4))
             lead = float(rng.uniform(0.0, 0.6))
+            if silence_shortcut and cat != "A":
+                lead += float(rng.uniform(0.3, 0.8))
             ident = int(rng.integers(len(ids)))
             spec = ClipSpec(index=len(specs), seed=int(rng.integers(1 << 31)), identity=ident,
                             utterance=int(rng.integers(n_utter)), category=cat, method=method, seconds=seconds,
@@ -549,8 +552,9 @@ def _build_one(args) -> str:
 
 
 def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str = "medium",
-               workers: int | None = None, progress: bool = True) -> Path:
-    """Builds the benchmark into ``out_dir`` (resumable: finished clips are kept). Returns ``meta_data.csv``."""
+               workers: int | None = None, progress: bool = True, silence_shortcut: bool = False) -> Path:
+    """Builds the benchmark into ``out_dir`` (resumable: finished clips are kept). Returns ``meta_data.csv``.
+    ``silence_shortcut`` builds the deliberately flawed variant used by ``bench/silence_ablation.py``."""
     import multiprocessing as mp
 
     import pandas as pd
@@ -558,7 +562,7 @@ def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    specs = plan(n, seed, difficulty)
+    specs = plan(n, seed, difficulty, silence_shortcut)
     ids = identities()
     _ = [_landmarks(p) for p in PHOTOS]  # detect once here, not in every worker
     workers = workers or min(os.cpu_count() or 1, 8)
@@ -606,5 +610,6 @@ def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str
     (out / "metadata.json").write_text(json.dumps(lav, indent=1))
     pd.DataFrame(splits).to_csv(out / "splits.csv", index=False)
     (out / "synth.json").write_text(json.dumps({"n": n, "seed": seed, "difficulty": difficulty,
+                                                "silence_shortcut": silence_shortcut,
                                                 "specs": [asdict(s) for s in specs]}, indent=1))
     return meta
