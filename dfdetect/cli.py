@@ -159,6 +159,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # --- parser ------------------------------------------------------------------------------------------------
+def _config_args(parser: argparse.ArgumentParser, example: str) -> None:
+    parser.add_argument("--config", default="cpu-small", help="preset name or YAML file (default cpu-small)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help=f"override one setting, e.g. --set {example} (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="dfdetect",
@@ -195,15 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "rerun the same command after a crash and finished videos are skipped.")
     pre.add_argument("inputs", nargs="+", help="videos, folders (recursive, or a dataset root) or CSV lists")
     pre.add_argument("--out", required=True, help="output folder")
-    pre.add_argument("--config", default="cpu-small", help="preset name or YAML file (default cpu-small)")
-    pre.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                     help="override one setting, e.g. --set media.fps=12 (repeatable)")
+    _config_args(pre, "media.fps=12")
     pre.add_argument("--workers", type=int, help="worker processes (0 = one per core)")
     pre.add_argument("--shard-index", type=int, default=0, help="this machine's part of the input list")
     pre.add_argument("--num-shards", type=int, default=1, help="how many machines share the input list")
     pre.add_argument("--retry-failed", action="store_true", help="retry inputs that failed in an earlier run")
     pre.add_argument("--no-progress", action="store_true", help="no progress bar")
     pre.set_defaults(func=cmd_preprocess)
+
     syn = sub.add_parser(
         "synth", help="build the built-in audio-visual benchmark",
         description="Talking clips from real face photographs with synthesised voices, labelled like "
@@ -244,9 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "to resume from the last finished epoch.")
     tr.add_argument("--data", required=True, help="preprocessed folder")
     tr.add_argument("--out", required=True, help="run folder")
-    tr.add_argument("--config", default="cpu-small", help="preset name or YAML file (default cpu-small)")
-    tr.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                    help="override one setting, e.g. --set train.epochs=5 (repeatable)")
+    _config_args(tr, "train.batch_size=8")
     tr.add_argument("--epochs", type=int, help="maximum epochs (default: the config's)")
     tr.add_argument("--strategy", default="auto", choices=["auto", "default", "one_device", "mirrored",
                                                            "multi_worker"],
