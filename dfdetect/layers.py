@@ -55,7 +55,7 @@ class LogMelSpectrogram(layers.Layer):
 
     Example:
         >>> x = np.zeros((2, 16000), "float32")
-        >>> LogMelSpectrogram(n_mels=40)(x).shape
+        >>> tuple(LogMelSpectrogram(n_mels=40)(x).shape)
         (2, 101, 40)
     """
 
@@ -99,7 +99,7 @@ class ResampleTime(layers.Layer):
         x: ``(batch, length, features)``; ``length`` must be known when the layer is built.
 
     Example:
-        >>> ResampleTime(30)(np.ones((1, 201, 8), "float32")).shape
+        >>> tuple(ResampleTime(30)(np.ones((1, 201, 8), "float32")).shape)
         (1, 30, 8)
     """
 
@@ -158,7 +158,7 @@ class FrameEncoder(layers.Layer):
 
     Example:
         >>> enc = FrameEncoder(filters=(8, 16), size=32)
-        >>> enc(np.zeros((2, 64, 64, 3), "float32")).shape
+        >>> tuple(enc(np.zeros((2, 64, 64, 3), "float32")).shape)
         (2, 16)
     """
 
@@ -228,7 +228,7 @@ class SpectrogramEncoder(layers.Layer):
         ``(batch, frames // 2 ** time_pool, filters[-1])``.
 
     Example:
-        >>> SpectrogramEncoder((8, 16), time_pool=1)(np.zeros((2, 100, 32), "float32")).shape
+        >>> tuple(SpectrogramEncoder((8, 16), time_pool=1)(np.zeros((2, 100, 32), "float32")).shape)
         (2, 50, 16)
     """
 
@@ -288,7 +288,7 @@ class SyncCorrelation(layers.Layer):
         ``(batch, steps, 2 * max_lag + 1)``.
 
     Example:
-        >>> SyncCorrelation(8, 2)(np.ones((1, 10, 4), "float32"), np.ones((1, 10, 6), "float32")).shape
+        >>> tuple(SyncCorrelation(8, 2)(np.ones((1, 10, 4), "float32"), np.ones((1, 10, 6), "float32")).shape)
         (1, 10, 5)
     """
 
@@ -337,7 +337,7 @@ class AttentionPooling(layers.Layer):
         ``(batch, features)``.
 
     Example:
-        >>> AttentionPooling(8)(np.ones((2, 5, 3), "float32")).shape
+        >>> tuple(AttentionPooling(8)(np.ones((2, 5, 3), "float32")).shape)
         (2, 3)
     """
 

@@ -139,3 +139,12 @@ def test_get_config_is_complete(layer):
 
     params = [p for p in inspect.signature(type(layer).__init__).parameters if p not in ("self", "kwargs")]
     assert all(p in config for p in params), (type(layer).__name__, params, config)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import dfdetect.layers
+
+    result = doctest.testmod(dfdetect.layers, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 7 and result.failed == 0
