@@ -1,0 +1,236 @@
+"""Detection metrics as the deepfake literature reports them (numpy + scikit-learn, no TensorFlow).
+
+Binary scores: ROC AUC (with a bootstrap interval), equal error rate, average precision, accuracy and F1 at a
+threshold, log loss (the DFDC metric), expected calibration error, and temperature scaling fitted on
+validation data. Temporal localisation (LAV-DF, AV-Deepfake1M): segment AP at IoU thresholds and AR@N.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _clean(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(labels, float).reshape(-1)
+    s = np.asarray(scores, float).reshape(-1)
+    keep = (y >= 0) & np.isfinite(s)
+    return y[keep].astype(int), s[keep]
+
+
+def roc_auc(labels, scores) -> float:
+    """Area under the ROC curve; NaN when only one class is present. Unknown labels (-1) are ignored."""
+    from sklearn.metrics import roc_auc_score
+
+    y, s = _clean(labels, scores)
+    return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else float("nan")
+
+
+def bootstrap_auc(labels, scores, n: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
+    """A percentile bootstrap (1 - alpha) interval for ROC AUC (resampling videos with replacement)."""
+    y, s = _clean(labels, scores)
+    if len(np.unique(y)) < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(n):
+        idx = rng.integers(0, len(y), len(y))
+        if len(np.unique(y[idx])) == 2:
+            vals.append(roc_auc(y[idx], s[idx]))
+    lo, hi = np.percentile(vals, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(lo), float(hi)
+
+
+def eer(labels, scores) -> tuple[float, float]:
+    """Equal error rate and the threshold where false-positive and false-negative rates meet
+    (interpolated between ROC points)."""
+    from sklearn.metrics import roc_curve
+
+    y, s = _clean(labels, scores)
+    if len(np.unique(y)) < 2:
+        return float("nan"), float("nan")
+    fpr, tpr, thr = roc_curve(y, s)
+    fnr = 1 - tpr
+    diff = fpr - fnr
+    i = int(np.nonzero(diff >= 0)[0][0])
+    if i == 0 or diff[i] == 0:
+        return float((fpr[i] + fnr[i]) / 2), float(thr[i])
+    # linear interpolation between the two ROC points around the crossing
+    w = diff[i] / (diff[i] - diff[i - 1])
+    rate = fpr[i] - w * (fpr[i] - fpr[i - 1])
+    t = thr[i] - w * (thr[i] - thr[i - 1]) if np.isfinite(thr[i - 1]) else thr[i]
+    return float(rate), float(t)
+
+
+def average_precision(labels, scores) -> float:
+    from sklearn.metrics import average_precision_score
+
+    y, s = _clean(labels, scores)
+    return float(average_precision_score(y, s)) if y.any() else float("nan")
+
+
+def at_threshold(labels, scores, threshold: float = 0.5) -> dict[str, float]:
+    """Accuracy, precision, recall (TPR), specificity (TNR), F1 and balanced accuracy at a threshold."""
+    y, s = _clean(labels, scores)
+    pred = (s >= threshold).astype(int)
+    tp = int(((pred == 1) & (y == 1)).sum())
+    tn = int(((pred == 0) & (y == 0)).sum())
+    fp = int(((pred == 1) & (y == 0)).sum())
+    fn = int(((pred == 0) & (y == 1)).sum())
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    spec = tn / (tn + fp) if tn + fp else 0.0
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return {"threshold": float(threshold), "accuracy": (tp + tn) / max(1, len(y)), "precision": prec,
+            "recall": rec, "specificity": spec, "f1": f1, "balanced_accuracy": (rec + spec) / 2,
+            "tp": tp, "tn": tn, "fp": fp, "fn": fn}
+
+
+def best_threshold(labels, scores, criterion: str = "balanced_accuracy") -> float:
+    """The threshold maximising ``criterion`` on (validation) data."""
+    y, s = _clean(labels, scores)
+    candidates = np.unique(np.concatenate([s, [0.5]]))
+    best, best_t = -1.0, 0.5
+    for t in candidates:
+        v = at_threshold(y, s, t)[criterion]
+        if v > best:
+            best, best_t = v, float(t)
+    return best_t
+
+
+def log_loss(labels, scores, eps: float = 1e-15) -> float:
+    """Binary cross-entropy with probabilities clipped to [eps, 1 - eps] (DFDC clipped to 1e-15)."""
+    y, s = _clean(labels, scores)
+    p = np.clip(s, eps, 1 - eps)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))) if len(y) else float("nan")
+
+
+def calibration_bins(labels, scores, bins: int = 10) -> list[dict[str, float]]:
+    """Equal-width reliability bins: count, mean confidence and observed fake rate per bin."""
+    y, s = _clean(labels, scores)
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(s, edges[1:-1]), 0, bins - 1)
+    out = []
+    for b in range(bins):
+        m = idx == b
+        out.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), "count": int(m.sum()),
+                    "confidence": float(s[m].mean()) if m.any() else float("nan"),
+                    "accuracy": float(y[m].mean()) if m.any() else float("nan")})
+    return out
+
+
+def ece(labels, scores, bins: int = 10) -> float:
+    """Expected calibration error: the count-weighted gap between confidence and observed rate."""
+    y, _ = _clean(labels, scores)
+    total = len(y)
+    if not total:
+        return float("nan")
+    return float(sum(b["count"] / total * abs(b["confidence"] - b["accuracy"])
+                     for b in calibration_bins(labels, scores, bins) if b["count"]))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def fit_temperature(labels, scores) -> float:
+    """Temperature T minimising log loss of sigmoid(logit(score) / T) on validation data."""
+    from scipy.optimize import minimize_scalar
+
+    y, s = _clean(labels, scores)
+    z = _logit(s)
+
+    def nll(log_t: float) -> float:
+        return log_loss(y, 1 / (1 + np.exp(-z / np.exp(log_t))))
+
+    res = minimize_scalar(nll, bounds=(-3, 3), method="bounded")
+    return float(np.exp(res.x))
+
+
+def apply_temperature(scores, temperature: float) -> np.ndarray:
+    return 1 / (1 + np.exp(-_logit(np.asarray(scores, float)) / temperature))
+
+
+def binary_report(labels, scores, threshold: float | None = None, bootstrap: int = 1000) -> dict[str, float]:
+    """Everything above for one set of scores; ``threshold`` (chosen on validation data) adds a second
+    operating point beside 0.5."""
+    y, s = _clean(labels, scores)
+    rate, eer_t = eer(y, s)
+    lo, hi = bootstrap_auc(y, s, n=bootstrap) if bootstrap else (float("nan"), float("nan"))
+    out = {"n": int(len(y)), "positives": int(y.sum()), "auc": roc_auc(y, s), "auc_ci_low": lo, "auc_ci_high": hi,
+           "eer": rate, "eer_threshold": eer_t, "ap": average_precision(y, s), "log_loss": log_loss(y, s),
+           "ece": ece(y, s)}
+    at = at_threshold(y, s, 0.5)
+    out.update({f"{k}@0.5": v for k, v in at.items() if k != "threshold"})
+    if threshold is not None:
+        at = at_threshold(y, s, threshold)
+        out["val_threshold"] = float(threshold)
+        out.update({f"{k}@val": v for k, v in at.items() if k != "threshold"})
+    return out
+
+
+# --- temporal localisation -------------------------------------------------------------------------------
+
+def segment_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = (a[1] - a[0]) + (b[1] - b[0]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def segment_ap(predictions: dict[str, list[tuple[float, float, float]]],
+               truths: dict[str, list[tuple[float, float]]], iou_threshold: float = 0.5) -> float:
+    """Average precision of predicted (start, end, score) segments against true fake segments over all
+    videos, a prediction matching an unmatched truth at IoU >= threshold (the ActivityNet / LAV-DF rule,
+    all-point interpolation)."""
+    preds = sorted(((s, v, (a, b)) for v, segs in predictions.items() for a, b, s in segs), reverse=True)
+    n_true = sum(len(t) for t in truths.values())
+    if n_true == 0:
+        return float("nan")
+    used = {v: [False] * len(t) for v, t in truths.items()}
+    tp, fp = [], []
+    for _, video, seg in preds:
+        best, best_j = 0.0, -1
+        for j, t in enumerate(truths.get(video, [])):
+            o = segment_iou(seg, t)
+            if o > best and not used[video][j]:
+                best, best_j = o, j
+        if best >= iou_threshold:
+            used[video][best_j] = True
+            tp.append(1)
+            fp.append(0)
+        else:
+            tp.append(0)
+            fp.append(1)
+    if not preds:
+        return 0.0
+    tp_c, fp_c = np.cumsum(tp), np.cumsum(fp)
+    recall = tp_c / n_true
+    precision = tp_c / np.maximum(tp_c + fp_c, 1e-9)
+    # all-point interpolation: precision envelope, summed over recall steps
+    mrec = np.concatenate([[0], recall, [1]])
+    mpre = np.concatenate([[0], precision, [0]])
+    for i in range(len(mpre) - 2, -1, -1):
+        mpre[i] = max(mpre[i], mpre[i + 1])
+    steps = np.nonzero(mrec[1:] != mrec[:-1])[0]
+    return float(np.sum((mrec[steps + 1] - mrec[steps]) * mpre[steps + 1]))
+
+
+def segment_ar(predictions: dict[str, list[tuple[float, float, float]]],
+               truths: dict[str, list[tuple[float, float]]], n: int = 10,
+               iou_thresholds: Sequence[float] = (0.5, 0.6, 0.7, 0.8, 0.9)) -> float:
+    """Average recall at N: the top-N predictions per video, recall averaged over IoU thresholds."""
+    n_true = sum(len(t) for t in truths.values())
+    if n_true == 0:
+        return float("nan")
+    recalls = []
+    for thr in iou_thresholds:
+        hit = 0
+        for video, ts in truths.items():
+            top = sorted(predictions.get(video, []), key=lambda p: -p[2])[:n]
+            for t in ts:
+                if any(segment_iou((a, b), t) >= thr for a, b, _ in top):
+                    hit += 1
+        recalls.append(hit / n_true)
+    return float(np.mean(recalls))
