@@ -133,6 +133,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- evaluate --------------------------------------------------------------------------------------------
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from dfdetect.evaluate import evaluate_run
+
+    for need, what in ((Path(args.model) / "config.yaml", "--model RUN (a `dfdetect train` folder)"),
+                       (Path(args.data) / "shards", "--data DIR (a `dfdetect preprocess` folder)")):
+        if not need.exists():
+            raise UsageError(f"{need} not found: {what}")
+    res = evaluate_run(args.model, args.data, args.out, split=args.split, which=args.which,
+                       bootstrap=args.bootstrap)
+    v = res["video"]
+    print(f"{res['videos']} videos, {res['windows']} windows ({args.split}): AUC {v['auc']:.3f} "
+          f"[{v['auc_ci_low']:.3f}, {v['auc_ci_high']:.3f}], EER {v['eer']:.3f}, AP {v['ap']:.3f}, "
+          f"acc@0.5 {v['accuracy@0.5']:.3f}, log loss {v['log_loss']:.3f}")
+    print("per category AUC: " + ", ".join(f"{k} {x:.3f}" for k, x in res["per_category"].items()))
+    print(f"report: {Path(args.out) / 'report.html'}\nmetrics: {Path(args.out) / 'metrics.json'}"
+          f"\nper video: {Path(args.out) / 'per_video.csv'}")
+    return EXIT_OK
+
+
 # --- demo ------------------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     from dfdetect.config import get_config
@@ -256,6 +276,21 @@ def build_parser() -> argparse.ArgumentParser:
                     help="tf.distribute strategy (multi_worker reads TF_CONFIG)")
     tr.add_argument("--no-progress", action="store_true", help="one line per epoch instead of a bar")
     tr.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser(
+        "evaluate", help="metrics and a self-contained HTML report for a trained run",
+        description="Scores a split of a preprocessed folder with a run's model; aggregates windows per video "
+                    "(mean and the DFDC winner's confident-windows rule); writes OUT/metrics.json (ROC AUC "
+                    "with a bootstrap 95%% interval, EER, AP, accuracy/F1 at 0.5 and at a threshold chosen on "
+                    "the val split, log loss, ECE, temperature, per head / category / method, segment AP and "
+                    "AR where fake segments exist), OUT/per_video.csv, OUT/per_window.csv and OUT/report.html.")
+    ev.add_argument("--model", required=True, help="run folder written by `dfdetect train`")
+    ev.add_argument("--data", required=True, help="preprocessed folder")
+    ev.add_argument("--out", required=True, help="report folder")
+    ev.add_argument("--split", default="test", help="split to score (default test)")
+    ev.add_argument("--which", default="best", choices=["best", "final"], help="which checkpoint")
+    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the AUC interval")
+    ev.set_defaults(func=cmd_evaluate)
 
     demo = sub.add_parser("demo", help="the main job, end to end on built-in sample clips",
                           description="Fetches the face-detector models, makes sample talking clips from real "

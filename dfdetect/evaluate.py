@@ -17,15 +17,27 @@ from dfdetect.model import HEADS
 
 
 def window_scores(model, data_dir: str | Path, config: Config, split: str | None = "test",
-                  batch_size: int = 32) -> pd.DataFrame:
-    """One row per window: path, start, category, method, each head's label (-1 unknown) and score."""
+                  batch_size: int = 32, thumbnails: bool = False) -> pd.DataFrame:
+    """One row per window: path, start, category, method, each head's label (-1 unknown) and score.
+    With ``thumbnails``, ``df.attrs["thumbnails"]`` maps each video to a face crop from its most
+    suspicious window (for the report's worst errors)."""
     from dfdetect.pipeline import make_dataset
 
     ds = make_dataset(data_dir, config, split, training=False, batch_size=batch_size, with_meta=True)
     rows = []
+    thumbs: dict[str, tuple[float, np.ndarray]] = {}
     for inputs, targets, weights, meta in ds:
         preds = model.predict_on_batch(inputs)
         n = len(meta["path"])
+        if thumbnails:
+            fake = np.asarray(preds["fake"]).reshape(-1)
+            frames = inputs["frames"].numpy()
+            masks = inputs["mask"].numpy()
+            for i in range(n):
+                p = meta["path"][i].numpy().decode()
+                if p not in thumbs or fake[i] > thumbs[p][0]:
+                    j = int(np.argmax(masks[i])) if masks[i].any() else 0
+                    thumbs[p] = (float(fake[i]), frames[i, j])
         for i in range(n):
             row = {"path": meta["path"][i].numpy().decode(), "start": float(meta["start"][i]),
                    "category": meta["category"][i].numpy().decode(), "method": meta["method"][i].numpy().decode()}
@@ -34,7 +46,10 @@ def window_scores(model, data_dir: str | Path, config: Config, split: str | None
                 row[f"{h}_label"] = int(targets[h][i][0]) if known else -1
                 row[f"{h}_score"] = float(np.asarray(preds[h])[i].reshape(-1)[0])
             rows.append(row)
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    if thumbnails:
+        df.attrs["thumbnails"] = {p: img for p, (_, img) in thumbs.items()}
+    return df
 
 
 def confident_mean(scores: np.ndarray, hi: float = 0.8, lo: float = 0.2, frac: float = 0.11) -> float:
@@ -97,3 +112,111 @@ def auc_by_category(videos: pd.DataFrame, score: str = "fake_score") -> dict[str
         both = pd.concat([real, sub])
         out[g] = auc(both["fake_label"], both[score])
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Segments and the whole evaluation of a run
+# ---------------------------------------------------------------------------------------------------------
+
+def predicted_segments(windows: pd.DataFrame, seconds: float, threshold: float = 0.5,
+                       score: str = "fake_score") -> dict[str, list[tuple[float, float, float]]]:
+    """Contiguous windows scoring above ``threshold`` merged into (start, end, mean score) per video."""
+    out: dict[str, list[tuple[float, float, float]]] = {}
+    for path, g in windows.sort_values("start").groupby("path"):
+        segs, cur = [], None
+        for start, s in zip(g["start"], g[score]):
+            if s >= threshold:
+                if cur is not None and start <= cur[1] + 1e-6:
+                    cur = (cur[0], start + seconds, cur[2] + [s])
+                else:
+                    if cur is not None:
+                        segs.append(cur)
+                    cur = (start, start + seconds, [s])
+            elif cur is not None:
+                segs.append(cur)
+                cur = None
+        if cur is not None:
+            segs.append(cur)
+        out[path] = [(round(a, 3), round(b, 3), float(np.mean(v))) for a, b, v in segs]
+    return out
+
+
+def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path, split: str = "test",
+                 which: str = "best", bootstrap: int = 1000, progress: bool = True) -> dict:
+    """Scores ``split`` of ``data_dir`` with a run's model and writes ``metrics.json``, ``per_video.csv``,
+    ``per_window.csv`` and ``report.html`` into ``out_dir``. The decision threshold and the temperature
+    are fitted on the ``val`` split when it has windows."""
+    import json
+
+    from dfdetect import metrics as M
+    from dfdetect.config import load_config
+    from dfdetect.preprocess import load_manifest
+    from dfdetect.train import load_run_model
+
+    run, data, out = Path(run_dir), Path(data_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = load_config(run / "config.yaml")
+    model = load_run_model(run, which)
+    test_w = window_scores(model, data, config, split, thumbnails=True)
+    if test_w.empty:
+        raise ValueError(f"{data} has no windows in split {split!r}")
+    test_v = video_scores(test_w)
+    try:
+        val_v = video_scores(window_scores(model, data, config, "val"))
+    except Exception:  # noqa: BLE001 - no val split: fall back to 0.5 and no temperature
+        val_v = pd.DataFrame()
+    has_val = not val_v.empty and val_v["fake_label"].nunique() == 2
+    threshold = M.best_threshold(val_v["fake_label"], val_v["fake_score"]) if has_val else None
+    temperature = M.fit_temperature(val_v["fake_label"], val_v["fake_score"]) if has_val else 1.0
+
+    results: dict = {"run": str(run), "data": str(data), "split": split, "model": which,
+                     "videos": int(len(test_v)), "windows": int(len(test_w)), "val_threshold": threshold,
+                     "temperature": temperature}
+    results["video"] = M.binary_report(test_v["fake_label"], test_v["fake_score"], threshold, bootstrap)
+    results["video_confident"] = M.binary_report(test_v["fake_label"], test_v["fake_score_confident"],
+                                                 threshold, 0)
+    results["video_calibrated"] = {
+        "log_loss": M.log_loss(test_v["fake_label"], M.apply_temperature(test_v["fake_score"], temperature)),
+        "ece": M.ece(test_v["fake_label"], M.apply_temperature(test_v["fake_score"], temperature))}
+    results["window"] = M.binary_report(test_w["fake_label"], test_w["fake_score"], threshold, 0)
+    results["heads"] = {h: {"auc": M.roc_auc(test_v[f"{h}_label"], test_v[f"{h}_score"]),
+                            "ap": M.average_precision(test_v[f"{h}_label"], test_v[f"{h}_score"])}
+                        for h in HEADS if (test_v[f"{h}_label"] >= 0).any()}
+    results["per_category"] = auc_by_category(test_v)
+    results["per_method"] = {m: M.roc_auc(pd.concat([test_v[test_v.fake_label == 0], g])["fake_label"],
+                                          pd.concat([test_v[test_v.fake_label == 0], g])["fake_score"])
+                             for m, g in test_v[test_v.fake_label == 1].groupby("method")}
+
+    manifest = load_manifest(data)
+    segs_true = {}
+    if "fake_segments" in manifest:
+        for p, s in zip(manifest["path"], manifest["fake_segments"]):
+            if p in set(test_v["path"]) and isinstance(s, str) and s not in ("", "[]"):
+                segs_true[p] = [tuple(x) for x in json.loads(s)]
+    if segs_true:
+        preds = predicted_segments(test_w[test_w["path"].isin(segs_true)], config.window.seconds,
+                                   threshold or 0.5)
+        results["segments"] = {"videos": len(segs_true),
+                               **{f"ap@{t}": M.segment_ap(preds, segs_true, t) for t in (0.5, 0.75, 0.95)},
+                               **{f"ar@{n}": M.segment_ar(preds, segs_true, n) for n in (1, 5, 10)}}
+
+    test_v["prediction"] = np.where(test_v["fake_score"] >= (threshold or 0.5), "fake", "real")
+    test_v.to_csv(out / "per_video.csv", index=False)
+    test_w.to_csv(out / "per_window.csv", index=False)
+    (out / "metrics.json").write_text(json.dumps(_jsonable(results), indent=1))
+    from dfdetect.report import write_report
+
+    write_report(out, results, test_v, test_w, run, config, test_w.attrs.get("thumbnails", {}))
+    return results
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return None if not np.isfinite(x) else float(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
