@@ -159,7 +159,8 @@ class TrainConfig:
         shuffle_buffer: windows in the shuffle buffer.
         augment: label-preserving augmentation of training windows.
         balance: weight the ``fake`` head's classes to equal total weight (real clips are rare in FakeAVCeleb).
-        cache: cache parsed windows in memory (small datasets).
+        cache: ``decoded`` (windows in memory, about 1 MB each: small datasets, fastest), ``serialized``
+            (the compact records; PNG decoding every epoch) or ``none`` (large datasets).
         head_weights: loss weight of each head.
         steps_per_epoch: cap on steps per epoch (0 = one pass).
     """
@@ -174,7 +175,7 @@ class TrainConfig:
     shuffle_buffer: int = 2048
     augment: bool = True
     balance: bool = True
-    cache: bool = True
+    cache: str = "decoded"
     head_weights: tuple[float, ...] = (1.0, 0.5, 0.5, 0.5)
     steps_per_epoch: int = 0
 
@@ -248,7 +249,7 @@ register_preset(
         window=WindowConfig(seconds=2.0, hop_seconds=0.5),
         model=ModelConfig(face_size=112, filters=(32, 64, 128, 256), mouth_size=48, lstm_units=128,
                           audio_filters=(32, 64, 128), n_mels=80),
-        train=TrainConfig(epochs=40, batch_size=32, mixed_precision="mixed_float16"),
+        train=TrainConfig(epochs=40, batch_size=32, mixed_precision="mixed_float16", cache="serialized"),
     )
 )
 # Tiny settings for tests and notebook smoke runs: short windows, small crops.
