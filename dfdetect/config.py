@@ -163,6 +163,8 @@ class TrainConfig:
             (the compact records; PNG decoding every epoch) or ``none`` (large datasets).
         head_weights: loss weight of each head.
         steps_per_epoch: cap on steps per epoch (0 = one pass).
+        sync_negatives: probability that a real training window gets the audio of another real window and
+            becomes an audio-video mismatch example (SyncNet-style negatives; 0 = off).
     """
 
     epochs: int = 20
@@ -178,6 +180,12 @@ class TrainConfig:
     cache: str = "decoded"
     head_weights: tuple[float, ...] = (1.0, 0.5, 0.5, 0.5)
     steps_per_epoch: int = 0
+    sync_negatives: float = 0.3
+
+    def __post_init__(self) -> None:
+        # runs written before `cache` took a mode stored a boolean
+        legacy = {"true": "decoded", "false": "none"}
+        object.__setattr__(self, "cache", legacy.get(str(self.cache).lower(), str(self.cache)))
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,31 @@ def augment_window(inputs, seed):
     return {"frames": frames, "audio": audio, "mask": inputs["mask"]}
 
 
+def sync_negative(item, other, seed, probability: float):
+    """SyncNet's trick for a small dataset: a real window given the voice of another real window becomes a
+    fake with mismatched audio and video (``av_mismatch`` 1, ``audio_fake`` 0, ``video_fake`` unknown).
+    Every real window can then teach the model what a lip-sync fake looks like, not only the few in the
+    data."""
+    inputs, labels, meta = item
+    o_inputs, o_labels, o_meta = other
+
+    def is_real(lab):
+        return tf.logical_and(tf.equal(lab["fake"], 0), tf.equal(lab["audio_fake"], 0))
+
+    draw = tf.random.stateless_uniform([], seed) < probability
+    swap = tf.logical_and(draw, tf.logical_and(is_real(labels), is_real(o_labels)))
+    swap = tf.logical_and(swap, tf.not_equal(meta["path"], o_meta["path"]))
+    one = tf.constant(1, tf.int64)
+    new_inputs = dict(inputs, audio=tf.where(swap, o_inputs["audio"], inputs["audio"]))
+    new_labels = {
+        "fake": tf.where(swap, one, labels["fake"]),
+        "av_mismatch": tf.where(swap, one, labels["av_mismatch"]),
+        "audio_fake": tf.where(swap, tf.zeros_like(one), labels["audio_fake"]),
+        "video_fake": tf.where(swap, -one, labels["video_fake"]),
+    }
+    return new_inputs, new_labels, meta
+
+
 def _targets_and_weights(labels, balance: tuple[float, float] | None, head_weights):
     targets, weights = {}, {}
     for h, hw in zip(HEADS, head_weights):
@@ -158,12 +183,28 @@ def make_dataset(
         # decoded windows in memory (about 1 MB each at 112 px): every later epoch skips PNG decoding,
         # which on a 2-core machine competes with the training step itself
         ds = ds.map(lambda s: _parse(config, s), num_parallel_calls=tf.data.AUTOTUNE).cache()
+    base = ds
     if training:
         ds = ds.shuffle(tc.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
     if not parse_now:
         ds = ds.map(lambda s: _parse(config, s), num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    has_real = True
+    if training and tc.sync_negatives > 0:
+        table = window_table(data_dir, split)
+        has_real = bool((table["window_fake"].astype(int) == 0).any()) if len(table) else False
+    if training and tc.sync_negatives > 0 and has_real:  # (a filter over no real window would never end)
+        other = base.shuffle(tc.shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True).repeat()
+        if not parse_now:
+            other = other.map(lambda s: _parse(config, s), num_parallel_calls=tf.data.AUTOTUNE)
+        # voices are taken from real windows only
+        other = other.filter(lambda i, lab, m: tf.logical_and(tf.equal(lab["fake"], 0),
+                                                             tf.equal(lab["audio_fake"], 0)))
+        ds = tf.data.Dataset.zip((ds, other, tf.data.Dataset.counter()))
+        ds = ds.map(lambda a, b, i: sync_negative(a, b, tf.stack([tf.cast(seed, tf.int64) + 7, i]),
+                                                  tc.sync_negatives),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
     balance = class_weights(data_dir, split) if (training and tc.balance and split is not None) else None
     head_weights = tuple(tc.head_weights) + (1.0,) * (len(HEADS) - len(tc.head_weights))
 

@@ -110,3 +110,29 @@ def test_augmentation_is_consistent_across_frames():
         flipped_seen.add(bool(side[0]))
         assert out["frames"].shape == (T, C, C, 3) and out["frames"].dtype == tf.uint8
     assert flipped_seen == {True, False}
+
+
+def test_sync_negatives_swap_voices_of_real_windows(smoke_data):
+    cfg = CFG.override(train={"sync_negatives": 1.0, "augment": False, "balance": False})
+    plain = CFG.override(train={"sync_negatives": 0.0, "augment": False, "balance": False})
+    neg = make_dataset(smoke_data, cfg, None, training=True, batch_size=512, with_meta=True, seed=1)
+    ref = make_dataset(smoke_data, plain, None, training=False, batch_size=512, with_meta=True)
+    inputs, targets, weights, meta = numpy_batch(neg)
+    rinputs, rtargets, _, rmeta = numpy_batch(ref)
+    own_audio = {(p, s): a for p, s, a in zip(rmeta["path"], rmeta["start"], rinputs["audio"])}
+    real = meta["category"] == b"A"
+    assert real.any()
+    swapped = 0
+    for i in np.nonzero(real)[0]:
+        same = np.array_equal(inputs["audio"][i], own_audio[(meta["path"][i], meta["start"][i])])
+        if not same:
+            swapped += 1
+            assert targets["fake"][i, 0] == 1 and targets["av_mismatch"][i, 0] == 1
+            assert targets["audio_fake"][i, 0] == 0 and weights["video_fake"][i] == 0
+        else:
+            assert targets["fake"][i, 0] == 0
+    assert swapped >= 0.8 * real.sum()
+    # fakes keep their own voice and labels
+    fake = meta["category"] == b"B"
+    for i in np.nonzero(fake)[0]:
+        assert np.array_equal(inputs["audio"][i], own_audio[(meta["path"][i], meta["start"][i])])
