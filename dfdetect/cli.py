@@ -166,6 +166,82 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- export and predict ----------------------------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    from dfdetect.export import export_model
+
+    if not (Path(args.model) / "config.yaml").exists():
+        raise UsageError(f"--model {args.model} is not a `dfdetect train` run folder (no config.yaml)")
+    out = export_model(args.model, args.out, which=args.which, report_dir=args.report)
+    print(f"exported: {out}\n  {out / 'saved_model'} (signature serving_default)\n  {out / 'model.keras'}"
+          f"\n  {out / 'model_card.json'}, {out / 'model_card.md'}")
+    return EXIT_OK
+
+
+def _expand_videos(items: list[str]) -> list[str]:
+    from dfdetect.media import VIDEO_EXTENSIONS
+
+    out = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            out += [str(f) for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS]
+        else:
+            out.append(item)
+    return out
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import csv
+
+    from tqdm.auto import tqdm
+
+    from dfdetect.export import ModelCardError
+    from dfdetect.predict import VERDICT_FIELDS, Detector
+
+    videos = _expand_videos(args.videos)
+    if not videos:
+        raise UsageError("no videos found in the given paths")
+    try:
+        det = Detector(args.model, threshold=args.threshold)
+    except (FileNotFoundError, ModelCardError) as e:
+        raise UsageError(str(e)) from None
+    failed = 0
+    writer = fh = None
+    if args.csv:
+        fh = open(args.csv, "w", newline="")
+        writer = csv.DictWriter(fh, fieldnames=VERDICT_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+    try:
+        bar = tqdm(videos, unit="video", desc="predict", disable=len(videos) < 2 or args.no_progress,
+                   file=sys.stderr)
+        for path in bar:
+            v = det.predict_video(path)
+            failed += v.status != "ok"
+            d = v.to_dict()
+            if writer is not None:
+                writer.writerow({**d, "segments": json.dumps(d["segments"]), "timeline": json.dumps(d["timeline"])})
+                fh.flush()
+            if args.json:
+                print(json.dumps({k: d[k] for k in VERDICT_FIELDS}), flush=True)
+            elif writer is None:
+                if v.status == "ok":
+                    segs = ", ".join(f"{s['start']:.1f}-{s['end']:.1f}s" for s in v.segments) or "none"
+                    print(f"{path}: {v.label.upper()} (score {v.score:.3f}; video {v.video_fake:.2f}, audio "
+                          f"{v.audio_fake:.2f}, mismatch {v.av_mismatch:.2f}); {v.windows} windows, face in "
+                          f"{v.face_ratio:.0%} of frames, audio {'yes' if v.has_audio else 'no'}; fake segments: "
+                          f"{segs}" + (f"; {v.reason}" if v.reason else ""), flush=True)
+                else:
+                    print(f"{path}: failed: {v.reason}", flush=True)
+    finally:
+        det.close()
+        if fh is not None:
+            fh.close()
+    if args.csv:
+        print(f"{len(videos)} videos, {failed} failed -> {args.csv}", file=sys.stderr)
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
 # --- demo ------------------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     from dfdetect.config import get_config
@@ -317,6 +393,31 @@ def build_parser() -> argparse.ArgumentParser:
     rob.add_argument("--split", default="test")
     rob.add_argument("--only", action="append", help="only this perturbation (repeatable)")
     rob.set_defaults(func=cmd_robustness)
+
+    exp = sub.add_parser(
+        "export", help="SavedModel + .keras + model card from a training run",
+        description="Writes DIR/saved_model (signature serving_default: frames uint8, audio float32, mask "
+                    "float32 -> fake, video_fake, audio_fake, av_mismatch), DIR/model.keras and "
+                    "DIR/model_card.json/.md with everything predict needs.")
+    exp.add_argument("--model", required=True, help="run folder written by `dfdetect train`")
+    exp.add_argument("--out", help="export folder (default saved_models/export-RUNNAME)")
+    exp.add_argument("--which", default="best", choices=["best", "final"])
+    exp.add_argument("--report", help="an evaluation folder whose val-chosen threshold to use (default RUN/report)")
+    exp.set_defaults(func=cmd_export)
+
+    pr = sub.add_parser(
+        "predict", help="score videos: verdict, per-modality scores, timeline, fake segments",
+        description="Scores each video (folders are searched) with an exported model. A verdict says how much "
+                    "was seen (windows, share of frames with a face, audio or not). Bad files get status "
+                    "'failed' with a reason and the batch goes on; exit code 3 if any failed. The verdict "
+                    "itself is data, never the exit code.")
+    pr.add_argument("videos", nargs="+", help="videos or folders")
+    pr.add_argument("--model", help="exported model folder (default: the latest under saved_models/)")
+    pr.add_argument("--json", action="store_true", help="one JSON object per video on stdout")
+    pr.add_argument("--csv", help="write one row per video to this CSV file")
+    pr.add_argument("--threshold", type=float, help="decision threshold (default: the model card's)")
+    pr.add_argument("--no-progress", action="store_true")
+    pr.set_defaults(func=cmd_predict)
 
     demo = sub.add_parser("demo", help="the main job, end to end on built-in sample clips",
                           description="Fetches the face-detector models, makes sample talking clips from real "

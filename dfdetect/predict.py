@@ -1,0 +1,188 @@
+"""Video in, verdict out: ``Detector(model_dir).predict_video(path) -> Verdict``.
+
+Windows slide over the whole video; each is scored by all four heads; window scores are aggregated (mean,
+and the confident-windows rule of the DFDC winner) into the video's scores; contiguous windows above the
+threshold become fake segments. A verdict always says how much was really seen (windows scored, the share of
+frames with a face, whether there was audio) and how long it took. A video with no usable face or no audio is
+scored on what it has and says so; an unreadable file is a ``failed`` verdict with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dfdetect.config import load_config
+from dfdetect.export import latest_export, read_card
+from dfdetect.media import MediaError
+from dfdetect.model import HEADS
+
+VERDICT_FIELDS = ["path", "status", "reason", "score", "label", "video_fake", "audio_fake", "av_mismatch",
+                  "face_ratio", "has_audio", "windows", "segments", "timeline", "seconds"]
+
+
+@dataclass
+class Verdict:
+    """The answer for one video (``status`` ok or failed; scores are None when failed)."""
+
+    path: str
+    status: str = "ok"
+    reason: str = ""
+    score: float | None = None
+    label: str | None = None
+    video_fake: float | None = None
+    audio_fake: float | None = None
+    av_mismatch: float | None = None
+    face_ratio: float = 0.0
+    has_audio: bool = False
+    windows: int = 0
+    segments: list[dict[str, float]] = field(default_factory=list)
+    timeline: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    score_confident: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Detector:
+    """A loaded exported model (``dfdetect export``) plus a face detector, ready to score videos.
+
+    Args:
+        model_dir: exported folder with ``model_card.json`` and ``model.keras``; default: the latest export
+            under ``saved_models/``.
+        threshold: decision threshold on the ``fake`` score (default: the card's).
+        batch_size: windows per model call.
+    """
+
+    def __init__(self, model_dir: str | Path | None = None, threshold: float | None = None,
+                 batch_size: int = 8) -> None:
+        import keras
+
+        import dfdetect.layers  # noqa: F401  (registers the custom layers)
+        from dfdetect.faces import FaceDetector
+
+        if model_dir is None:
+            model_dir = latest_export()
+            if model_dir is None:
+                raise FileNotFoundError("no exported model found under saved_models/: run `dfdetect demo`, or "
+                                        "`dfdetect train` then `dfdetect export --model RUN`, or pass --model DIR")
+        self.model_dir = Path(model_dir)
+        self.card = read_card(self.model_dir)
+        self.config = load_config(self.model_dir / "config.yaml") if (self.model_dir / "config.yaml").exists() \
+            else _config_from_card(self.card)
+        self.threshold = float(self.card["threshold"] if threshold is None else threshold)
+        self.model = keras.saving.load_model(self.model_dir / "model.keras", safe_mode=True, compile=False)
+        self.batch_size = batch_size
+        self.faces = FaceDetector(self.config.faces)
+
+    def close(self) -> None:
+        self.faces.close()
+
+    def __enter__(self) -> Detector:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def score_windows(self, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        out = self.model.predict_on_batch({"frames": frames, "audio": audio, "mask": mask})
+        return {h: np.asarray(out[h], np.float32).reshape(-1) for h in HEADS}
+
+    def predict_video(self, path: str | Path, keep_windows: bool = False) -> Verdict:
+        """Scores one video. Never raises for a bad file: the verdict says ``failed`` and why."""
+        from dfdetect.evaluate import confident_mean
+        from dfdetect.windows import VideoSummary, extract_windows
+
+        t0 = time.time()
+        v = Verdict(path=str(path))
+        summary = VideoSummary()
+        cfg = self.config.override(window={"max_windows": 0})
+        starts, scores = [], {h: [] for h in HEADS}
+        kept = []
+        batch = []
+
+        def flush() -> None:
+            if not batch:
+                return
+            s = self.score_windows(np.stack([w.frames for w in batch]), np.stack([w.audio for w in batch]),
+                                   np.stack([w.mask.astype(np.float32) for w in batch]))
+            for h in HEADS:
+                scores[h].extend(s[h].tolist())
+            starts.extend(w.start for w in batch)
+            if keep_windows:
+                kept.extend(batch)
+            batch.clear()
+
+        try:
+            for w in extract_windows(str(path), cfg, self.faces, summary):
+                batch.append(w)
+                if len(batch) >= self.batch_size:
+                    flush()
+            flush()
+        except MediaError as e:
+            v.status, v.reason = "failed", str(e)
+        except Exception as e:  # noqa: BLE001 - one bad file must not end a batch
+            v.status, v.reason = "failed", f"internal error: {type(e).__name__}: {str(e)[:200]}"
+        v.seconds = round(time.time() - t0, 3)
+        v.face_ratio = round(summary.face_ratio, 4)
+        v.has_audio = bool(summary.has_audio)
+        if v.status == "failed":
+            return v
+        fake = np.array(scores["fake"])
+        v.windows = len(fake)
+        v.score = float(fake.mean())
+        v.score_confident = confident_mean(fake)
+        for h in ("video_fake", "audio_fake", "av_mismatch"):
+            setattr(v, h, float(np.mean(scores[h])))
+        v.label = "fake" if v.score >= self.threshold else "real"
+        seconds = self.config.window.seconds
+        v.timeline = [{"start": round(s, 3), "end": round(s + seconds, 3),
+                       **{h: round(float(scores[h][i]), 4) for h in HEADS}} for i, s in enumerate(starts)]
+        v.segments = _segments(v.timeline, self.threshold)
+        notes = list(summary.warnings)
+        if summary.face_frames == 0:
+            notes.append("no face found: scored on the audio only")
+        elif summary.face_ratio < 0.5:
+            notes.append(f"a face in only {summary.face_ratio:.0%} of frames")
+        if not summary.has_audio:
+            notes.append("no audio: scored on the face only")
+        if summary.trimmed:
+            notes.append(f"{summary.trimmed:.2f} s of leading silence skipped")
+        v.reason = "; ".join(notes)
+        if keep_windows:
+            v._windows = kept  # type: ignore[attr-defined]  (for explanations)
+        return v
+
+
+def _segments(timeline: list[dict[str, float]], threshold: float) -> list[dict[str, float]]:
+    """Contiguous (overlapping or touching) windows above the threshold, merged."""
+    segs: list[dict[str, Any]] = []
+    for w in timeline:
+        if w["fake"] < threshold:
+            continue
+        if segs and w["start"] <= segs[-1]["end"] + 1e-6:
+            segs[-1]["end"] = w["end"]
+            segs[-1]["_s"].append(w["fake"])
+        else:
+            segs.append({"start": w["start"], "end": w["end"], "_s": [w["fake"]]})
+    return [{"start": s["start"], "end": s["end"], "score": round(float(np.mean(s["_s"])), 4)} for s in segs]
+
+
+def _config_from_card(card: dict):
+    from dfdetect.config import get_config
+
+    c = card["config"]
+    return get_config("cpu-small").override(**{k: v for k, v in c.items() if k != "name"})
+
+
+def predict_video(path: str | Path, model: Detector | str | Path | None = None) -> Verdict:
+    """One-shot convenience: loads a ``Detector`` (unless given one) and scores ``path``."""
+    if isinstance(model, Detector):
+        return model.predict_video(path)
+    with Detector(model) as det:
+        return det.predict_video(path)

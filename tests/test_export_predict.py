@@ -1,0 +1,111 @@
+"""Export and predict: the SavedModel matches the Keras model in a fresh process; verdicts for good, odd and
+bad videos; output formats and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dfdetect.cli import main
+from dfdetect.config import get_config
+from dfdetect.export import ModelCardError, export_model, read_card
+from dfdetect.media import write_video
+from dfdetect.predict import VERDICT_FIELDS, Detector
+from dfdetect.sample_media import moving_face_frames, talking_clip, tone
+from dfdetect.train import train
+
+
+@pytest.fixture(scope="module")
+def exported(smoke_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("exp")
+    train(smoke_data, root / "run", get_config("smoke"), epochs=1, verbose=0)
+    return export_model(root / "run", root / "export")
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("videos")
+    talking_clip(d / "talk.mp4", seconds=3.0)
+    write_video(d / "mute.mp4", moving_face_frames("astronaut", n=60, size=(320, 240), scale=0.5)[0], fps=25)
+    write_video(d / "noface.mp4", [np.full((240, 320, 3), 60, np.uint8)] * 60, fps=25, audio=tone(2.4))
+    (d / "empty.mp4").write_bytes(b"")
+    (d / "random.mp4").write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 20000, dtype=np.uint8)))
+    return d
+
+
+def test_savedmodel_matches_keras_in_a_fresh_process(exported, tmp_path):
+    cfg = get_config("smoke")
+    rng = np.random.default_rng(0)
+    T, C, S = cfg.frames_per_window, cfg.faces.crop_size, cfg.samples_per_window
+    x = {"frames": rng.integers(0, 255, (3, T, C, C, 3)).astype("uint8"),
+         "audio": rng.normal(0, 0.1, (3, S)).astype("float32"), "mask": np.ones((3, T), "float32")}
+    np.savez(tmp_path / "x.npz", **x)
+    code = f"""
+import numpy as np, tensorflow as tf, json
+x = dict(np.load({str(tmp_path / 'x.npz')!r}))
+sig = tf.saved_model.load({str(exported / 'saved_model')!r}).signatures["serving_default"]
+out = sig(frames=tf.constant(x["frames"]), audio=tf.constant(x["audio"]), mask=tf.constant(x["mask"]))
+print(json.dumps({{k: v.numpy().tolist() for k, v in out.items()}}))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    served = json.loads(res.stdout.strip().splitlines()[-1])
+    import keras
+
+    model = keras.saving.load_model(exported / "model.keras", safe_mode=True)
+    ref = model(x, training=False)
+    for h in ("fake", "video_fake", "audio_fake", "av_mismatch"):
+        np.testing.assert_allclose(np.array(served[h]), np.asarray(ref[h]).reshape(-1), atol=1e-5)
+
+
+def test_model_card_has_what_inference_needs(exported, tmp_path):
+    card = read_card(exported)
+    assert card["inputs"]["fps"] == 12 and card["inputs"]["crop_size"] == 64
+    assert 0 < card["threshold"] < 1 and "intended_use" in card
+    (tmp_path / "model_card.json").write_text("{not json")
+    with pytest.raises(ModelCardError, match="not a valid"):
+        read_card(tmp_path)
+    with pytest.raises(ModelCardError, match="export"):
+        read_card(tmp_path / "nothing")
+
+
+def test_verdicts(exported, videos):
+    with Detector(exported) as det:
+        talk = det.predict_video(videos / "talk.mp4")
+        assert talk.status == "ok" and talk.windows >= 2 and 0 <= talk.score <= 1
+        assert talk.label in ("real", "fake") and talk.has_audio and talk.face_ratio > 0.9
+        assert len(talk.timeline) == talk.windows and all(set(w) >= {"start", "end", "fake"} for w in talk.timeline)
+        mute = det.predict_video(videos / "mute.mp4")
+        assert mute.status == "ok" and not mute.has_audio and "no audio" in mute.reason
+        noface = det.predict_video(videos / "noface.mp4")
+        assert noface.status == "ok" and noface.face_ratio == 0 and "no face" in noface.reason
+        assert noface.windows >= 1 and noface.score is not None  # scored on the audio
+        bad = det.predict_video(videos / "random.mp4")
+        assert bad.status == "failed" and bad.reason and bad.score is None
+
+
+def test_cli_json_csv_and_exit_codes(exported, videos, tmp_path, capsys):
+    code = main(["predict", str(videos), "--model", str(exported), "--json", "--no-progress"])
+    assert code == 3  # empty.mp4 and random.mp4 failed, the batch went on
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 5 and all(list(r) == VERDICT_FIELDS for r in rows)
+    status = {r["path"].split("/")[-1]: r["status"] for r in rows}
+    assert status == {"empty.mp4": "failed", "mute.mp4": "ok", "noface.mp4": "ok", "random.mp4": "failed",
+                      "talk.mp4": "ok"}
+    out_csv = tmp_path / "v.csv"
+    assert main(["predict", str(videos / "talk.mp4"), "--model", str(exported), "--csv", str(out_csv)]) == 0
+    df = pd.read_csv(out_csv)
+    assert list(df.columns) == VERDICT_FIELDS and json.loads(df.loc[0, "timeline"])
+    assert main(["predict", str(videos / "talk.mp4"), "--model", str(tmp_path)]) == 2  # no card: usage error
+
+
+def test_predict_py_entry_point(exported, videos):
+    res = subprocess.run([sys.executable, "predict.py", "--video_path", str(videos / "talk.mp4"), "--model",
+                          str(exported)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "talk.mp4: " in res.stdout and ("REAL" in res.stdout or "FAKE" in res.stdout)
