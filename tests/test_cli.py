@@ -40,3 +40,14 @@ def test_help_explains():
     assert "manifest.csv" in out and "Resumable" in out and "--shard-index" in out
     top = subprocess.run([sys.executable, "-m", "dfdetect.cli", "--help"], capture_output=True, text=True).stdout
     assert "Exit codes" in top and "probe" in top and "models" in top
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    """The README's main job, at smoke size: benchmark -> preprocess -> train -> evaluate -> export -> predict."""
+    code = main(["demo", "--root", str(tmp_path), "--n", "24", "--config", "smoke", "--epochs", "1"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "[7/7] predict" in out and "ROC AUC" in out
+    assert (tmp_path / "reports" / "demo-smoke" / "report.html").exists()
+    assert (tmp_path / "saved_models" / "demo-smoke-export" / "model_card.json").exists()
+    assert any(line.strip().endswith(tuple("0123456789")) for line in out.splitlines() if ".mp4 (" in line)
