@@ -216,7 +216,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         bar = tqdm(videos, unit="video", desc="predict", disable=len(videos) < 2 or args.no_progress,
                    file=sys.stderr)
         for path in bar:
-            v = det.predict_video(path)
+            if args.explain:
+                from dfdetect.explain import explain_video
+
+                v, files = explain_video(det, path, args.explain)
+                for f in files:
+                    print(f"  explanation: {f}", file=sys.stderr)
+            else:
+                v = det.predict_video(path)
             failed += v.status != "ok"
             d = v.to_dict()
             if writer is not None:
@@ -446,6 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true", help="one JSON object per video on stdout")
     pr.add_argument("--csv", help="write one row per video to this CSV file")
     pr.add_argument("--threshold", type=float, help="decision threshold (default: the model card's)")
+    pr.add_argument("--explain", metavar="DIR", help="write PNG explanations per video here: face heat maps and "
+                                                     "spectrogram saliency of the most suspicious window, and "
+                                                     "the score timeline with fake segments")
     pr.add_argument("--no-progress", action="store_true")
     pr.set_defaults(func=cmd_predict)
 

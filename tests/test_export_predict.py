@@ -109,3 +109,11 @@ def test_predict_py_entry_point(exported, videos):
                           str(exported)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "talk.mp4: " in res.stdout and ("REAL" in res.stdout or "FAKE" in res.stdout)
+
+
+def test_explanations_are_written(exported, videos, tmp_path):
+    out = tmp_path / "why"
+    assert main(["predict", str(videos / "talk.mp4"), "--model", str(exported), "--explain", str(out)]) == 0
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["talk_faces.png", "talk_spectrogram.png", "talk_timeline.png"]
+    assert all((out / p).stat().st_size > 10_000 for p in pngs)
