@@ -39,10 +39,13 @@ def gradients(model, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray, he
 def frame_heatmaps(frames: np.ndarray, grads: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Per-frame maps in [0, 1]: |gradient x input| summed over colour, blurred, normalised per window."""
     sal = np.abs(grads * frames.astype(np.float32)).sum(-1)
-    k = max(3, frames.shape[1] // 8) | 1
-    sal = np.stack([cv2.GaussianBlur(s, (k, k), 0) for s in sal]) * mask[:, None, None]
-    top = np.percentile(sal[mask > 0], 99) if (mask > 0).any() else 1.0
-    return np.clip(sal / (top + 1e-12), 0, 1)
+    k = max(3, frames.shape[1] // 5) | 1
+    sal = np.stack([cv2.GaussianBlur(s, (k, k), 0) for s in sal])
+    if not (mask > 0).any():
+        return np.zeros_like(sal)
+    # contrast-stretch between the median and the 99th percentile of the window's face frames
+    lo, hi = np.percentile(sal[mask > 0], [50, 99.5])
+    return np.clip((sal - lo) / (hi - lo + 1e-12), 0, 1) * mask[:, None, None]
 
 
 def overlay(frame: np.ndarray, heat: np.ndarray) -> np.ndarray:
@@ -104,6 +107,18 @@ def timeline_plot(verdict, out_dir: str | Path, name: str, threshold: float) -> 
     return path
 
 
+def gradient_model(detector):
+    """The detector's model rebuilt with float32 frames (a uint8 input has no gradient), same weights."""
+    from dfdetect.model import build_model
+
+    twin = getattr(detector, "_gradient_model", None)
+    if twin is None:
+        twin = build_model(detector.config, frames_dtype="float32")
+        twin.set_weights(detector.model.get_weights())
+        detector._gradient_model = twin
+    return twin
+
+
 def explain_video(detector, path: str | Path, out_dir: str | Path):
     """Scores a video and writes its three explanation PNGs; returns the verdict and the files."""
     v = detector.predict_video(path, keep_windows=True)
@@ -112,7 +127,8 @@ def explain_video(detector, path: str | Path, out_dir: str | Path):
     windows = v._windows  # type: ignore[attr-defined]
     worst = int(np.argmax([w["fake"] for w in v.timeline]))
     name = Path(path).stem
-    files = explain_window(detector.model, windows[worst], out_dir, name, detector.config.media.sample_rate)
+    files = explain_window(gradient_model(detector), windows[worst], out_dir, name,
+                           detector.config.media.sample_rate)
     files.append(timeline_plot(v, out_dir, name, detector.threshold))
     del v._windows  # type: ignore[attr-defined]
     return v, files

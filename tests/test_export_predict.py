@@ -117,3 +117,15 @@ def test_explanations_are_written(exported, videos, tmp_path):
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert pngs == ["talk_faces.png", "talk_spectrogram.png", "talk_timeline.png"]
     assert all((out / p).stat().st_size > 10_000 for p in pngs)
+
+
+def test_face_saliency_is_not_empty(exported, videos):
+    from dfdetect.explain import frame_heatmaps, gradient_model, gradients
+
+    with Detector(exported) as det:
+        v = det.predict_video(videos / "talk.mp4", keep_windows=True)
+        w = v._windows[0]
+        _, gf, ga = gradients(gradient_model(det), w.frames, w.audio, w.mask.astype("float32"))
+    assert np.abs(gf).sum() > 0 and np.abs(ga).sum() > 0  # a uint8 input would have cut the gradient
+    heat = frame_heatmaps(w.frames, gf, w.mask.astype("float32"))
+    assert heat.max() > 0.5 and heat.shape == w.frames.shape[:3]
