@@ -1,0 +1,57 @@
+# %% [markdown]
+# # 03 · Train the multimodal model
+#
+# Builds the Keras functional model (face + mouth CNN streams in `TimeDistributed`, in-model log-mel + CNN for
+# the voice, per-step fusion with a sync correlation, BiLSTM, attention pooling, four heads) and trains it:
+# best epoch by validation AUC, resumable, TensorBoard and CSV logs. On Colab choose `CONFIG = "colab-gpu"`.
+#
+# **Reads:** `data/processed/<name>/`. **Writes:** `saved_models/<run>/`.
+
+# %% tags=["parameters"]
+NAME = "synth"
+CONFIG = "cpu-small"
+RUN = "cpu-small"
+EPOCHS = 0  # 0 = the preset's
+SMOKE = False
+
+# %%
+from pathlib import Path
+
+import keras
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from dfdetect.config import get_config
+from dfdetect.model import build_model
+from dfdetect.train import train
+
+root = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
+config = get_config("smoke" if SMOKE else CONFIG)
+data = root / "data" / "processed" / (f"{NAME}-smoke" if SMOKE else NAME)
+run = root / "saved_models" / (f"{RUN}-smoke" if SMOKE else RUN)
+build_model(config).summary(line_length=100)
+
+
+# %%
+class LiveCurves(keras.callbacks.Callback):
+    """Redraws the loss and validation AUC after every epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        from IPython.display import clear_output
+
+        self.rows.append({"epoch": epoch + 1, **(logs or {})})
+        df = pd.DataFrame(self.rows)
+        clear_output(wait=True)
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3))
+        df.plot(x="epoch", y=[c for c in ("loss", "val_loss") if c in df], ax=axes[0], title="loss")
+        df.plot(x="epoch", y=[c for c in df if c.endswith("fake_auc")], ax=axes[1], title="AUC")
+        plt.show()
+
+
+summary = train(data, run, config, epochs=EPOCHS or (1 if SMOKE else None), verbose=2,
+                extra_callbacks=[LiveCurves()])
+summary
