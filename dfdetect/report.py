@@ -179,6 +179,9 @@ def write_report(out: Path, results: dict, videos: pd.DataFrame, windows: pd.Dat
 table{{border-collapse:collapse}}th,td{{border:1px solid #ccc;padding:4px 10px;text-align:left}}
 img{{max-width:100%}}.errs{{display:flex;flex-wrap:wrap;gap:12px}}.err{{width:150px;font-size:13px}}
 pre{{background:#f6f6f6;padding:8px;font-size:12px;overflow-x:auto}}</style></head><body>
+<script>window.addEventListener("load", () => {{ const im = [...document.images];
+document.body.setAttribute("data-images-ok", im.filter(x => x.complete && x.naturalWidth > 0).length + "/" + im.length);
+}});</script>
 <h1>dfdetect evaluation report</h1><p>{html.escape(str(results['data']))} &middot; model {html.escape(str(run))}</p>
 {''.join(parts)}</body></html>"""
     path = Path(out) / "report.html"
