@@ -41,3 +41,33 @@ def test_evaluate_outputs_agree(smoke_run, smoke_data, tmp_path, capsys):
 
 def test_evaluate_usage_errors(tmp_path):
     assert main(["evaluate", "--model", str(tmp_path), "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--virtual-time-budget=5000"]
+
+
+def test_report_renders_in_headless_chromium(smoke_run, smoke_data, tmp_path):
+    import os
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run installs Debian's chromium")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    out = tmp_path / "report"
+    main(["evaluate", "--model", str(smoke_run), "--data", str(smoke_data), "--out", str(out), "--bootstrap", "20"])
+    url = (out / "report.html").resolve().as_uri()
+    flags = CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    m = re.search(r'data-images-ok="(\d+)/(\d+)"', dom.stdout)
+    assert m, dom.stderr[-2000:]
+    loaded, total = int(m.group(1)), int(m.group(2))
+    assert total >= 6 and loaded == total, f"{loaded}/{total} images loaded"
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1200,2400", url],
+                   capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20_000
