@@ -40,7 +40,8 @@ def window_scores(model, data_dir: str | Path, config: Config, split: str | None
                     thumbs[p] = (float(fake[i]), frames[i, j])
         for i in range(n):
             row = {"path": meta["path"][i].numpy().decode(), "start": float(meta["start"][i]),
-                   "category": meta["category"][i].numpy().decode(), "method": meta["method"][i].numpy().decode()}
+                   "category": meta["category"][i].numpy().decode(), "method": meta["method"][i].numpy().decode(),
+                   "dataset": meta["dataset"][i].numpy().decode()}
             for h in HEADS:
                 known = float(weights[h][i]) > 0
                 row[f"{h}_label"] = int(targets[h][i][0]) if known else -1
@@ -70,7 +71,8 @@ def video_scores(windows: pd.DataFrame) -> pd.DataFrame:
     """One row per video: its labels (a video is fake if any window is), mean and confident scores."""
     out = []
     for path, g in windows.groupby("path", sort=True):
-        row = {"path": path, "category": g["category"].iloc[0], "method": g["method"].iloc[0], "windows": len(g)}
+        row = {"path": path, "category": g["category"].iloc[0], "method": g["method"].iloc[0],
+               "dataset": g["dataset"].iloc[0] if "dataset" in g else "", "windows": len(g)}
         for h in HEADS:
             labels = g[f"{h}_label"]
             known = labels[labels >= 0]
@@ -186,6 +188,9 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
     results["per_method"] = {m: M.roc_auc(pd.concat([test_v[test_v.fake_label == 0], g])["fake_label"],
                                           pd.concat([test_v[test_v.fake_label == 0], g])["fake_score"])
                              for m, g in test_v[test_v.fake_label == 1].groupby("method")}
+
+    results["per_dataset"] = {d: M.binary_report(g["fake_label"], g["fake_score"], threshold, 0)
+                              for d, g in test_v.groupby("dataset")}
 
     manifest = load_manifest(data)
     segs_true = {}

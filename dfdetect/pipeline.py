@@ -68,7 +68,7 @@ def _parse(config: Config, serialized):
     for h in ("video_fake", "audio_fake", "av_mismatch"):
         labels[h] = tf.where(outside, tf.zeros_like(labels[h]), labels[h])
     meta = {"split": ex["split"], "path": ex["path"], "start": ex["start"], "category": ex["category"],
-            "method": ex["method"]}
+            "method": ex["method"], "dataset": ex["dataset"]}
     return {"frames": frames, "audio": audio, "mask": mask}, labels, meta
 
 

@@ -199,6 +199,7 @@ def run_robustness(run_dir: str | Path, data_dir: str | Path, out_dir: str | Pat
             preds = model.predict_on_batch(x)
             for i in range(len(meta["path"])):
                 recs.append({"path": meta["path"][i].decode(), "category": meta["category"][i].decode(),
+                             "dataset": meta["dataset"][i].decode(),
                              "method": meta["method"][i].decode(), "start": float(meta["start"][i]),
                              "fake_label": int(targets["fake"][i][0]) if weights["fake"][i] > 0 else -1,
                              "fake_score": float(np.asarray(preds["fake"])[i].reshape(-1)[0])})

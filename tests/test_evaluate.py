@@ -32,6 +32,8 @@ def test_evaluate_outputs_agree(smoke_run, smoke_data, tmp_path, capsys):
     assert roc_auc(per_video["fake_label"], per_video["fake_score"]) == pytest.approx(metrics["video"]["auc"])
     assert {"eer", "ap", "log_loss", "ece", "accuracy@0.5", "f1@0.5"} <= set(metrics["video"])
     assert set(per_video["prediction"]) <= {"real", "fake"}
+    assert set(metrics["per_dataset"]) == {"dfdetect-synth"}
+    assert metrics["per_dataset"]["dfdetect-synth"]["n"] == len(per_video)
     html = (out / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
     assert len(images) >= 6 and all(len(i) > 1000 for i in images)  # plots embedded, nothing linked
