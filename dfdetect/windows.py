@@ -205,8 +205,11 @@ def extract_windows(
             have_audio = audio.done or not reader.has_audio or audio.end >= need_audio
             if have_frames and have_audio:
                 w = make(next_start, pad=False)
-            elif final and last_k - next_start + 1 >= max(1, T // 2):
-                w = make(next_start, pad=True)  # the tail: at least half a window, padded
+            elif final and emitted == 0 and last_k - next_start + 1 >= max(1, T // 2):
+                # A clip shorter than one window still gets one, padded. Longer clips drop their partial
+                # tail: a padded tail is a cue of its own (after leading-silence trimming, clips that had
+                # more silence end in padding more often).
+                w = make(next_start, pad=True)
             else:
                 return
             w.index = emitted

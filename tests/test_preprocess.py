@@ -201,3 +201,15 @@ def test_changed_settings_refuse_the_same_folder(corpus, tmp_path):
     with pytest.raises(ValueError, match="different settings"):
         preprocess([corpus / "talk0.mp4"], tmp_path / "out", config=CFG.override(media={"fps": 20}),
                    workers=1, progress=False)
+
+
+def test_no_padded_tail_unless_the_clip_is_shorter_than_a_window(detector, tmp_path):
+    from dfdetect.windows import extract_windows
+
+    cfg = CFG.override(window={"trim_leading_silence": False})
+    long = talking_clip(tmp_path / "long.mp4", seconds=3.5)
+    wins = list(extract_windows(str(long), cfg, detector))
+    assert len(wins) == 3 and all(w.audio_ratio > 0.99 and w.mask.all() for w in wins)
+    short = talking_clip(tmp_path / "short.mp4", seconds=0.7)
+    only = list(extract_windows(str(short), cfg, detector))
+    assert len(only) == 1 and not only[0].mask.all() and only[0].audio_ratio < 0.9
