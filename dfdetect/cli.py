@@ -133,14 +133,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# --- evaluate --------------------------------------------------------------------------------------------
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from dfdetect.evaluate import evaluate_run
-
+def _require_run_and_data(args: argparse.Namespace) -> None:
     for need, what in ((Path(args.model) / "config.yaml", "--model RUN (a `dfdetect train` folder)"),
                        (Path(args.data) / "shards", "--data DIR (a `dfdetect preprocess` folder)")):
         if not need.exists():
             raise UsageError(f"{need} not found: {what}")
+
+
+# --- evaluate --------------------------------------------------------------------------------------------
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from dfdetect.evaluate import evaluate_run
+
+    _require_run_and_data(args)
     res = evaluate_run(args.model, args.data, args.out, split=args.split, which=args.which,
                        bootstrap=args.bootstrap)
     v = res["video"]
@@ -156,10 +160,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_robustness(args: argparse.Namespace) -> int:
     from dfdetect.robustness import run_robustness
 
-    for need, what in ((Path(args.model) / "config.yaml", "--model RUN (a `dfdetect train` folder)"),
-                       (Path(args.data) / "shards", "--data DIR (a `dfdetect preprocess` folder)")):
-        if not need.exists():
-            raise UsageError(f"{need} not found: {what}")
+    _require_run_and_data(args)
     df = run_robustness(args.model, args.data, args.out, split=args.split, names=args.only)
     print(df.to_string(index=False))
     print(f"chart: {Path(args.out) / 'robustness.png'}\ntable: {Path(args.out) / 'robustness.csv'}")
