@@ -177,12 +177,13 @@ def process_video(record: VideoRecord, config: Config, tmp_path: str) -> dict[st
             _init_worker(config)
             detector = _WORKER["detector"]
         written = 0
+        png_cache: dict[int, bytes] = {}
         with tf.io.TFRecordWriter(tmp_path) as writer:
             for w in extract_windows(record.path, config, detector, summary):
                 if w.mask.sum() == 0 or w.face_ratio < config.window.min_face_ratio:
                     continue  # no face in this window: nothing for a face+voice model to learn from
                 w.index = written
-                writer.write(serialize_window(w, record, vid, config.window.seconds))
+                writer.write(serialize_window(w, record, vid, config.window.seconds, png_cache))
                 result["window_rows"].append({
                     "video_id": vid, "path": record.path, "index": written, "start": round(w.start, 4),
                     "face_ratio": round(w.face_ratio, 4), "audio_ratio": round(w.audio_ratio, 4),

@@ -40,8 +40,25 @@ def encode_png(img: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def serialize_window(window: Window, record: VideoRecord, video_id: str, seconds: float) -> bytes:
-    """One window as a serialized ``tf.train.Example``."""
+def _pngs(window: Window, cache: dict[int, bytes] | None) -> list[bytes]:
+    if cache is None:
+        return [encode_png(x) for x in window.frames]
+    out = []
+    for j, img in enumerate(window.frames):
+        k = window.first_frame + j
+        # a frame without a face is all zeros in every window; one with a face is the same crop everywhere
+        if k not in cache:
+            cache[k] = encode_png(img)
+        out.append(cache[k])
+    for k in [k for k in cache if k < window.first_frame]:
+        del cache[k]
+    return out
+
+
+def serialize_window(window: Window, record: VideoRecord, video_id: str, seconds: float,
+                     png_cache: dict[int, bytes] | None = None) -> bytes:
+    """One window as a serialized ``tf.train.Example``. ``png_cache`` (frame index -> PNG) lets overlapping
+    windows encode each frame once; entries before this window are dropped."""
     import tensorflow as tf
 
     def b(values: list[bytes]) -> tf.train.Feature:
@@ -61,7 +78,7 @@ def serialize_window(window: Window, record: VideoRecord, video_id: str, seconds
         "window_fake": window_fake(record, window.start, seconds),
     }
     feats = {
-        "frames": b([encode_png(x) for x in window.frames]),
+        "frames": b(_pngs(window, png_cache)),
         "mask": i(window.mask.astype(np.int64).tolist()),
         "mouth": f(window.mouth.reshape(-1).tolist()),
         "audio": b([np.asarray(window.audio, "<f4").tobytes()]),

@@ -32,6 +32,7 @@ class Window:
     audio: np.ndarray
     mouth: np.ndarray
     audio_ratio: float
+    first_frame: int = 0  # index k of frames[0] on the video's frame grid (overlapping windows share frames)
 
     @property
     def face_ratio(self) -> float:
@@ -186,7 +187,7 @@ def extract_windows(
                     mouth[j] = ff.mouth
         a0 = int(round(start / fps * sr))
         wave, ratio = audio.take(a0, a0 + S)
-        return Window(index=0, start=start / fps, frames=imgs, mask=mask, audio=wave, mouth=mouth,
+        return Window(index=0, start=start / fps, frames=imgs, mask=mask, audio=wave, mouth=mouth, first_frame=start,
                       audio_ratio=ratio if reader.has_audio else 0.0)
 
     def ready(final: bool) -> Iterator[Window]:

@@ -213,3 +213,14 @@ def test_no_padded_tail_unless_the_clip_is_shorter_than_a_window(detector, tmp_p
     short = talking_clip(tmp_path / "short.mp4", seconds=0.7)
     only = list(extract_windows(str(short), cfg, detector))
     assert len(only) == 1 and not only[0].mask.all() and only[0].audio_ratio < 0.9
+
+
+def test_overlapping_windows_share_frames(corpus, tmp_path):
+    cfg = CFG.override(window={"hop_seconds": 0.5})
+    preprocess([corpus / "talk0.mp4"], tmp_path / "out", config=cfg, workers=1, progress=False)
+    shard = next((tmp_path / "out" / "shards").glob("*.tfrecord"))
+    wins = read_windows(shard)
+    hop = int(round(0.5 * cfg.media.fps))
+    assert len(wins) >= 3
+    for a, b in zip(wins, wins[1:]):
+        np.testing.assert_array_equal(a["frames"][hop:], b["frames"][:-hop])  # the same frames, encoded once
