@@ -39,11 +39,14 @@ def window_table(data_dir: str | Path, split: str | None = None):
     return w
 
 
-def class_weights(data_dir: str | Path, split: str) -> tuple[float, float]:
-    """Weights for real and fake windows that give both classes equal total weight."""
+def class_weights(data_dir: str | Path, split: str, sync_negatives: float = 0.0) -> tuple[float, float]:
+    """Weights for real and fake windows that give both classes equal total weight (counting the share of
+    real windows that sync negatives turn into fakes)."""
     w = window_table(data_dir, split)
     labels = w["window_fake"].astype(int)
     n_real, n_fake = int((labels == 0).sum()), int((labels == 1).sum())
+    moved = n_real * sync_negatives
+    n_real, n_fake = n_real - moved, n_fake + moved
     if not n_real or not n_fake:
         return 1.0, 1.0
     total = n_real + n_fake
@@ -205,7 +208,8 @@ def make_dataset(
         ds = ds.map(lambda a, b, i: sync_negative(a, b, tf.stack([tf.cast(seed, tf.int64) + 7, i]),
                                                   tc.sync_negatives),
                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-    balance = class_weights(data_dir, split) if (training and tc.balance and split is not None) else None
+    balance = (class_weights(data_dir, split, tc.sync_negatives if training else 0.0)
+               if (training and tc.balance and split is not None) else None)
     head_weights = tuple(tc.head_weights) + (1.0,) * (len(HEADS) - len(tc.head_weights))
 
     if training and tc.augment:
