@@ -85,16 +85,6 @@ def video_scores(windows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def auc(labels, scores) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    labels, scores = np.asarray(labels), np.asarray(scores)
-    keep = labels >= 0
-    if len(set(labels[keep])) < 2:
-        return float("nan")
-    return float(roc_auc_score(labels[keep], scores[keep]))
-
-
 def group_key(row) -> str:
     """The category a video is reported under: lip-sync and desync fakes apart from other C fakes."""
     if row["method"] in ("lipsync", "desync"):
@@ -109,10 +99,12 @@ def auc_by_category(videos: pd.DataFrame, score: str = "fake_score") -> dict[str
     v = videos.copy()
     v["group"] = v.apply(group_key, axis=1)
     real = v[v["fake_label"] == 0]
-    out = {"all": auc(v["fake_label"], v[score])}
+    from dfdetect.metrics import roc_auc
+
+    out = {"all": roc_auc(v["fake_label"], v[score])}
     for g, sub in v[v["fake_label"] == 1].groupby("group"):
         both = pd.concat([real, sub])
-        out[g] = auc(both["fake_label"], both[score])
+        out[g] = roc_auc(both["fake_label"], both[score])
     return out
 
 
@@ -123,23 +115,12 @@ def auc_by_category(videos: pd.DataFrame, score: str = "fake_score") -> dict[str
 def predicted_segments(windows: pd.DataFrame, seconds: float, threshold: float = 0.5,
                        score: str = "fake_score") -> dict[str, list[tuple[float, float, float]]]:
     """Contiguous windows scoring above ``threshold`` merged into (start, end, mean score) per video."""
+    from dfdetect.metrics import merge_segments
+
     out: dict[str, list[tuple[float, float, float]]] = {}
     for path, g in windows.sort_values("start").groupby("path"):
-        segs, cur = [], None
-        for start, s in zip(g["start"], g[score]):
-            if s >= threshold:
-                if cur is not None and start <= cur[1] + 1e-6:
-                    cur = (cur[0], start + seconds, cur[2] + [s])
-                else:
-                    if cur is not None:
-                        segs.append(cur)
-                    cur = (start, start + seconds, [s])
-            elif cur is not None:
-                segs.append(cur)
-                cur = None
-        if cur is not None:
-            segs.append(cur)
-        out[path] = [(round(a, 3), round(b, 3), float(np.mean(v))) for a, b, v in segs]
+        merged = merge_segments([(a, a + seconds, x) for a, x in zip(g["start"], g[score])], threshold)
+        out[path] = [(round(a, 3), round(b, 3), x) for a, b, x in merged]
     return out
 
 

@@ -173,6 +173,21 @@ def binary_report(labels, scores, threshold: float | None = None, bootstrap: int
 
 # --- temporal localisation -------------------------------------------------------------------------------
 
+def merge_segments(windows: Sequence[tuple[float, float, float]], threshold: float,
+                   ) -> list[tuple[float, float, float]]:
+    """Windows ``(start, end, score)`` (in time order) scoring at least ``threshold``, merged where they
+    overlap or touch, as ``(start, end, mean score)``: a video's predicted fake segments."""
+    segs: list[tuple[float, float, list[float]]] = []
+    for start, end, score in windows:
+        if score < threshold:
+            continue
+        if segs and start <= segs[-1][1] + 1e-6:
+            segs[-1] = (segs[-1][0], end, segs[-1][2] + [score])
+        else:
+            segs.append((start, end, [score]))
+    return [(a, b, float(np.mean(v))) for a, b, v in segs]
+
+
 def segment_iou(a: Sequence[float], b: Sequence[float]) -> float:
     inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
     union = (a[1] - a[0]) + (b[1] - b[0]) - inter

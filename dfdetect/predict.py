@@ -161,16 +161,10 @@ class Detector:
 
 def _segments(timeline: list[dict[str, float]], threshold: float) -> list[dict[str, float]]:
     """Contiguous (overlapping or touching) windows above the threshold, merged."""
-    segs: list[dict[str, Any]] = []
-    for w in timeline:
-        if w["fake"] < threshold:
-            continue
-        if segs and w["start"] <= segs[-1]["end"] + 1e-6:
-            segs[-1]["end"] = w["end"]
-            segs[-1]["_s"].append(w["fake"])
-        else:
-            segs.append({"start": w["start"], "end": w["end"], "_s": [w["fake"]]})
-    return [{"start": s["start"], "end": s["end"], "score": round(float(np.mean(s["_s"])), 4)} for s in segs]
+    from dfdetect.metrics import merge_segments
+
+    merged = merge_segments([(w["start"], w["end"], w["fake"]) for w in timeline], threshold)
+    return [{"start": a, "end": b, "score": round(x, 4)} for a, b, x in merged]
 
 
 def _config_from_card(card: dict):

@@ -175,7 +175,8 @@ def run_robustness(run_dir: str | Path, data_dir: str | Path, out_dir: str | Pat
     from tqdm.auto import tqdm
 
     from dfdetect.config import load_config
-    from dfdetect.evaluate import auc, video_scores
+    from dfdetect.evaluate import video_scores
+    from dfdetect.metrics import roc_auc
     from dfdetect.pipeline import make_dataset
     from dfdetect.train import load_run_model
 
@@ -206,7 +207,7 @@ def run_robustness(run_dir: str | Path, data_dir: str | Path, out_dir: str | Pat
                 for h in ("video_fake", "audio_fake", "av_mismatch"):
                     recs[-1][f"{h}_label"], recs[-1][f"{h}_score"] = -1, float(np.asarray(preds[h])[i][0])
         v = video_scores(pd.DataFrame(recs))
-        rows.append({"perturbation": name, "level": level, "auc": auc(v["fake_label"], v["fake_score"])})
+        rows.append({"perturbation": name, "level": level, "auc": roc_auc(v["fake_label"], v["fake_score"])})
     df = pd.DataFrame(rows)
     df.to_csv(out / "robustness.csv", index=False)
     clean = float(df.loc[df.perturbation == "clean", "auc"].iloc[0])

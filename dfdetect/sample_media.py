@@ -67,7 +67,7 @@ def moving_face_frames(
     (``FACE_BOXES``, else detected once at full size) lands in each frame. At ``speed`` 1 the face sways
     like a talking head's (a few seconds per sway at 25 fps); tests raise it to stress the tracker."""
     img = face_photo(photo)
-    box = np.array(FACE_BOXES.get(photo) or _detect_box(photo), float)
+    box = np.array(FACE_BOXES.get(photo) or photo_landmarks(photo)[0], float)
     rng = np.random.default_rng(seed)
     phase = rng.uniform(0, 2 * np.pi, 3)
     w, h = size
@@ -88,7 +88,8 @@ def moving_face_frames(
 
 
 @cache
-def _detect_box(photo: str) -> tuple[float, float, float, float]:
+def photo_landmarks(photo: str) -> tuple[tuple[float, float, float, float], tuple[float, float]]:
+    """The face box and mouth point of a photo, found once by MediaPipe."""
     from dfdetect.config import FaceConfig
     from dfdetect.faces import FaceDetector
 
@@ -96,7 +97,9 @@ def _detect_box(photo: str) -> tuple[float, float, float, float]:
         found = det.detect(face_photo(photo))
     if not found:
         raise RuntimeError(f"no face found in {photo}")
-    return found[0].box
+    d = found[0]
+    x0, y0, x1, y1 = d.box
+    return d.box, d.mouth or ((x0 + x1) / 2, y0 + 0.78 * (y1 - y0))
 
 
 def tone(seconds: float, sample_rate: int = 16000, freq: float = 220.0, level: float = 0.2) -> np.ndarray:

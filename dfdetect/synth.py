@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 from scipy import signal
 
-from dfdetect.sample_media import PHOTOS, face_photo
+from dfdetect.sample_media import PHOTOS, face_photo, photo_landmarks
 
 SR = 16000
 FPS = 25
@@ -205,26 +205,10 @@ def identities() -> list[Identity]:
 
 
 @cache
-def _landmarks(photo: str) -> tuple[tuple[float, float, float, float], tuple[float, float]]:
-    """The face box and mouth point of a photo, found once by MediaPipe."""
-    from dfdetect.config import FaceConfig
-    from dfdetect.faces import FaceDetector
-
-    with FaceDetector(FaceConfig()) as det:
-        found = det.detect(face_photo(photo))
-    if not found:
-        raise RuntimeError(f"no face in {photo}")
-    d = found[0]
-    x0, y0, x1, y1 = d.box
-    mouth = d.mouth or ((x0 + x1) / 2, y0 + 0.78 * (y1 - y0))
-    return d.box, mouth
-
-
-@cache
 def _identity_image(ident: Identity) -> tuple[np.ndarray, tuple, tuple]:
     """A square portrait around the face (face ~45% of its side), with box and mouth in its coordinates."""
     img = face_photo(ident.photo).astype(np.float32)
-    (x0, y0, x1, y1), (mx, my) = _landmarks(ident.photo)
+    (x0, y0, x1, y1), (mx, my) = photo_landmarks(ident.photo)
     side = 2.2 * max(x1 - x0, y1 - y0)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + 0.1 * (y1 - y0)
     ox, oy = cx - side / 2, cy - side / 2
@@ -564,7 +548,7 @@ def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str
     out.mkdir(parents=True, exist_ok=True)
     specs = plan(n, seed, difficulty, silence_shortcut)
     ids = identities()
-    _ = [_landmarks(p) for p in PHOTOS]  # detect once here, not in every worker
+    _ = [photo_landmarks(p) for p in PHOTOS]  # detect once here, not in every worker
     workers = workers or min(os.cpu_count() or 1, 8)
     jobs = [(s, str(out), seed) for s in specs]
     bar = tqdm(total=len(jobs), unit="clip", desc="synth", disable=not progress, dynamic_ncols=True)
