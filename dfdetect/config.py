@@ -122,6 +122,9 @@ class ModelConfig:
         n_mels, mel_hop: log-mel features computed inside the model (hop in samples).
         audio_filters: channels of the spectrogram CNN's stages.
         sync_dim, sync_lags: projection size and lags (in frames, each way) of the audio-visual correlation.
+        window_sync: add the window-level correlation over time of mouth and voice (``LaggedCorrelation``)
+            beside the pooled features, for aligned fusion of both modalities: it is what catches lip-sync
+            fakes and shifted audio.
         lstm_units: units of the (bidirectional) LSTM over fused time steps.
         bidirectional: use a BiLSTM.
         dropout: dropout before the heads.
@@ -140,6 +143,7 @@ class ModelConfig:
     audio_filters: tuple[int, ...] = (24, 48, 96)
     sync_dim: int = 32
     sync_lags: int = 4
+    window_sync: bool = True
     lstm_units: int = 64
     bidirectional: bool = True
     dropout: float = 0.2

@@ -191,7 +191,8 @@ class FrameEncoder(layers.Layer):
                 shape = layer.compute_output_shape(shape)
         self.pool.build(shape)
 
-    def call(self, images, training=None):
+    def feature_maps(self, images, training=None):
+        """The last stage's maps ``(batch, h, w, filters[-1])`` before pooling (what Grad-CAM weighs)."""
         x = ops.cast(images, self.compute_dtype) / 127.5 - 1.0
         if self.crop:
             y0, y1, x0, x1 = self._box
@@ -200,7 +201,10 @@ class FrameEncoder(layers.Layer):
         for block in self.blocks:
             for layer in block:
                 x = layer(x, training=training) if isinstance(layer, layers.BatchNormalization) else layer(x)
-        return self.pool(x)
+        return x
+
+    def call(self, images, training=None):
+        return self.pool(self.feature_maps(images, training=training))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.filters[-1])
@@ -315,6 +319,74 @@ class SyncCorrelation(layers.Layer):
 
     def compute_output_shape(self, visual_shape, audio_shape):
         return (visual_shape[0], visual_shape[1], 2 * self.max_lag + 1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(dim=self.dim, max_lag=self.max_lag)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LaggedCorrelation(layers.Layer):
+    """Window-level audio-visual agreement: Pearson correlation over time between learned projections of the
+    two streams, at lags ``-max_lag..max_lag``, one value per projected channel and lag.
+
+    Per-step similarity (``SyncCorrelation``) asks whether one frame and its sound look alike; lip movement
+    and loudness rise and fall *together* instead, so correlation over the window is the sharper test (the
+    classic audio-visual synchrony measure of Hershey & Movellan, 2000, with learned features). A mouth that
+    follows another utterance gives correlations near zero at every lag; a shifted track peaks away from 0.
+
+    Args:
+        dim: projected channels per stream.
+        max_lag: lags each way, in steps (video frames).
+
+    Call arguments:
+        visual: ``(batch, steps, dv)``; audio: ``(batch, steps, da)``; valid: optional ``(batch, steps)``,
+            1 where the visual step counts (frames without a face are left out of the statistics).
+
+    Returns:
+        ``(batch, 2 * max_lag + 1, dim)``, correlations in [-1, 1].
+
+    Example:
+        >>> t = np.linspace(0, 6, 30, dtype="float32")
+        >>> x = np.stack([np.sin(t), np.cos(t)], -1)[None]
+        >>> tuple(LaggedCorrelation(4, 2)(x, x).shape)
+        (1, 5, 4)
+    """
+
+    def __init__(self, dim: int = 16, max_lag: int = 4, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.dim, self.max_lag = int(dim), int(max_lag)
+        self.proj_v = layers.Dense(self.dim, name="proj_v")
+        self.proj_a = layers.Dense(self.dim, name="proj_a")
+
+    def build(self, visual_shape, audio_shape, valid_shape=None):
+        self.proj_v.build(visual_shape)
+        self.proj_a.build(audio_shape)
+
+    def call(self, visual, audio, valid=None):
+        v = ops.cast(self.proj_v(visual), "float32")
+        a = ops.cast(self.proj_a(audio), "float32")
+        if valid is None:
+            w = ops.ones_like(v[..., :1])
+        else:
+            w = ops.expand_dims(ops.cast(valid, "float32"), -1)
+        n = ops.sum(w, axis=1, keepdims=True) + 1e-6
+
+        def standardise(x):
+            x = x - ops.sum(x * w, axis=1, keepdims=True) / n
+            var = ops.sum(ops.square(x) * w, axis=1, keepdims=True) / n
+            return x * ops.rsqrt(var + 1e-4) * w
+
+        v, a = standardise(v), standardise(a)
+        L = self.max_lag
+        a_pad = ops.pad(a, [[0, 0], [L, L], [0, 0]])
+        steps = ops.shape(v)[1]
+        r = [ops.sum(v * a_pad[:, lag:lag + steps, :], axis=1) / n[:, 0] for lag in range(2 * L + 1)]
+        return ops.clip(ops.stack(r, axis=1), -1.0, 1.0)
+
+    def compute_output_shape(self, visual_shape, audio_shape, valid_shape=None):
+        return (visual_shape[0], 2 * self.max_lag + 1, self.dim)
 
     def get_config(self):
         config = super().get_config()

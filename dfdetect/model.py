@@ -5,6 +5,7 @@
     mask (T,)  ── zeroes steps without a face                            │
     audio (S,) float32 ── LogMelSpectrogram ── SpectrogramEncoder ── ResampleTime(T) ── one step per frame
     aligned fusion: [face+mouth, audio, SyncCorrelation(mouth, audio)] per step ── BiLSTM ── AttentionPooling
+                    + LaggedCorrelation(mouth, audio) over the whole window ── Dense (window_sync)
     late fusion (ablation): each branch LSTM + pooled on its own, then concatenated
     heads: fake, video_fake, audio_fake, av_mismatch (sigmoid, float32)
 
@@ -21,6 +22,7 @@ from dfdetect.config import Config
 from dfdetect.layers import (
     AttentionPooling,
     FrameEncoder,
+    LaggedCorrelation,
     LogMelSpectrogram,
     MaskSteps,
     ResampleTime,
@@ -92,6 +94,12 @@ def build_model(config: Config, frames_dtype: str = "uint8") -> keras.Model:
         fused = parts[0] if len(parts) == 1 else layers.Concatenate(name="fuse_steps")(parts)
         seq = recurrent(fused, "fused")
         pooled = AttentionPooling(mc.lstm_units, name="pool")(seq, mask if aud is None else None)
+        if visual is not None and aud is not None and mc.window_sync:
+            # mouth and voice rising and falling together over the window: the lip-sync evidence
+            corr = LaggedCorrelation(mc.sync_dim, mc.sync_lags, name="window_sync")(sync_src, aud, mask)
+            corr = layers.Flatten(name="window_sync_flat")(corr)
+            corr = layers.Dense(mc.lstm_units, activation="relu", name="window_sync_dense")(corr)
+            pooled = layers.Concatenate(name="pooled_and_sync")([pooled, corr])
     else:
         pv = AttentionPooling(mc.lstm_units, name="pool_visual")(recurrent(visual, "visual"), mask)
         pa = AttentionPooling(mc.lstm_units, name="pool_audio")(recurrent(aud, "audio"))

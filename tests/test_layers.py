@@ -9,6 +9,7 @@ import pytest
 from dfdetect.layers import (
     AttentionPooling,
     FrameEncoder,
+    LaggedCorrelation,
     LogMelSpectrogram,
     MaskSteps,
     ResampleTime,
@@ -106,6 +107,34 @@ def test_sync_correlation_peaks_at_the_true_lag(tmp_path):
     roundtrip(keras.Model([iv, ia], SyncCorrelation(4, 2)(iv, ia)), [v, shifted], tmp_path)
 
 
+def test_lagged_correlation_is_pearson_and_ignores_faceless_steps(tmp_path):
+    layer = LaggedCorrelation(dim=3, max_lag=2)
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=(1, 30, 3)).astype("float32")
+    layer.build(v.shape, v.shape)
+    eye = np.eye(3, dtype="float32")
+    layer.proj_v.set_weights([eye, np.zeros(3, "float32")])
+    layer.proj_a.set_weights([eye, np.zeros(3, "float32")])
+    a = 2.0 * v + 5.0  # same signal, other scale and offset: correlation 1 at lag 0
+    r = keras.ops.convert_to_numpy(layer(v, a))[0]
+    np.testing.assert_allclose(r[2], 1.0, atol=1e-3)
+    assert (np.abs(r[[0, 1, 3, 4]]) < 0.6).all()  # white noise does not correlate with its own shift
+    late = np.roll(a, 1, axis=1)  # audio one step late peaks at lag +1
+    assert (np.argmax(keras.ops.convert_to_numpy(layer(v, late))[0], axis=0) == 3).all()
+    np.testing.assert_allclose(  # a noisy inverted copy: strongly negative at lag 0
+        keras.ops.convert_to_numpy(layer(v, -v + rng.normal(0, 0.5, v.shape).astype("float32")))[0, 2],
+        [-1.0] * 3, atol=0.25)
+    # a faceless stretch carrying garbage is left out of the statistics
+    valid = np.ones((1, 30), "float32")
+    valid[0, 20:] = 0
+    v_bad = v.copy()
+    v_bad[0, 20:] = 1000.0
+    masked = keras.ops.convert_to_numpy(layer(v_bad, a, valid))[0, 2]
+    np.testing.assert_allclose(masked, 1.0, atol=1e-3)
+    iv, ia, im = keras.Input((30, 3)), keras.Input((30, 3)), keras.Input((30,))
+    roundtrip(keras.Model([iv, ia, im], LaggedCorrelation(4, 2)(iv, ia, im)), [v, late, valid], tmp_path)
+
+
 def test_attention_pooling_ignores_masked_steps(tmp_path):
     pool = AttentionPooling(4)
     x = np.zeros((1, 4, 2), "float32")
@@ -130,7 +159,7 @@ def test_mask_steps(tmp_path):
 
 
 @pytest.mark.parametrize("layer", [LogMelSpectrogram(n_mels=8), ResampleTime(3), FrameEncoder((4,), 8),
-                                   SpectrogramEncoder((4,)), SyncCorrelation(4, 1), AttentionPooling(2), MaskSteps()])
+                                   SpectrogramEncoder((4,)), SyncCorrelation(4, 1), LaggedCorrelation(4, 1), AttentionPooling(2), MaskSteps()])
 def test_get_config_is_complete(layer):
     config = layer.get_config()
     clone = type(layer).from_config(config)
