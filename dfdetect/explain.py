@@ -1,10 +1,17 @@
 """``dfdetect predict VIDEO --explain DIR``: why did the model say so?
 
-For the most suspicious window of a video: a heat map over its face frames (Grad-CAM-style class activation
-from input gradients: gradient x input, smoothed, on the frames that had a face), a saliency map over its
-log-mel spectrogram (the fake score's gradient with respect to the waveform, shown in the same
-time-frequency layout), and the timeline of window scores with the fake segments marked. PNGs a person can
-look at; the numbers behind them are in the verdict.
+For the most suspicious window of a video:
+
+- **Grad-CAM** over its face frames (Selvaraju et al., 2017): the fake score's gradient with respect to each
+  frame's pooled face features weighs the frame encoder's last convolutional maps; the mouth stream's maps are
+  weighed the same way and shown over the mouth region, so lip-sync evidence shows where the lips are, with
+  each stream's share of the evidence.
+  Because the encoders end in global average pooling, that gradient is exactly what Grad-CAM averages.
+- a **saliency map over the model's own log-mel spectrogram** (``|d score / d log-mel|``), under the
+  spectrogram itself;
+- the **timeline** of window scores with the fake segments marked.
+
+PNGs a person can look at; the numbers behind them are in the verdict.
 """
 
 from __future__ import annotations
@@ -19,33 +26,75 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def gradients(model, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray, head: str = "fake"):
-    """d score / d frames and d score / d audio for one window (TensorFlow backend)."""
+def _layer(model, name: str):
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        return None
+
+
+def encoder_maps(encoder, frames: np.ndarray) -> np.ndarray:
+    """The last convolutional maps ``(T, h, w, C)`` of a frame encoder (``FrameEncoder`` or a
+    ``keras.applications`` backbone behind a ``Resizing`` layer) for ``frames`` ``(T, H, W, 3)``."""
+    import keras
+
+    x = frames.astype(np.float32)
+    if hasattr(encoder, "feature_maps"):
+        return keras.ops.convert_to_numpy(encoder.feature_maps(x, training=False))
+    resize, app = encoder.layers  # Sequential([Resizing, application with pooling="avg"])
+    maps = keras.Model(app.inputs, app.layers[-2].output)  # the maps that feed its global pooling
+    return keras.ops.convert_to_numpy(maps(resize(x), training=False))
+
+
+def grad_cam(model, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray, head: str = "fake") -> dict:
+    """Grad-CAM of one window (TensorFlow backend).
+
+    Returns ``score``; ``heat``: per visual stream (``face``, ``mouth``) a ``(T, H, W)`` map in [0, 1] over
+    the face crop (0 on frames without a face, and outside the mouth region for ``mouth``), empty for an
+    audio-only model; ``share``: each stream's part of the positive evidence; ``logmel`` and ``saliency``
+    ``(frames, n_mels)``, or None for a video-only model.
+    """
+    import keras
     import tensorflow as tf
 
-    f = tf.convert_to_tensor(frames[None].astype(np.float32))
-    a = tf.convert_to_tensor(audio[None].astype(np.float32))
-    m = tf.convert_to_tensor(mask[None].astype(np.float32))
+    names = [n for n in ("face_frames", "mouth_frames", "logmel") if _layer(model, n) is not None]
+    probe = keras.Model(model.input, [model.get_layer(n).output for n in names] + [model.output[head]])
+    inputs = {"frames": tf.constant(frames[None]), "audio": tf.constant(audio[None].astype(np.float32)),
+              "mask": tf.constant(mask[None].astype(np.float32))}
     with tf.GradientTape() as tape:
-        tape.watch([f, a])
-        out = model({"frames": f, "audio": a, "mask": m}, training=False)[head]
+        tape.watch(inputs["audio"])  # records the ops between the (constant) log-mel and the first weights
+        *feats, out = probe(inputs, training=False)
         score = tf.reduce_sum(out)
-    gf, ga = tape.gradient(score, [f, a])
-    gf = np.zeros_like(frames, np.float32) if gf is None else gf.numpy()[0]
-    ga = np.zeros_like(audio, np.float32) if ga is None else ga.numpy()[0]
-    return float(score.numpy()), gf, ga
+    grads = dict(zip(names, tape.gradient(score, feats)))
+    feats = dict(zip(names, feats))
+    result = {"score": float(score.numpy()), "heat": {}, "share": {}, "logmel": None, "saliency": None}
 
-
-def frame_heatmaps(frames: np.ndarray, grads: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Per-frame maps in [0, 1]: |gradient x input| summed over colour, blurred, normalised per window."""
-    sal = np.abs(grads * frames.astype(np.float32)).sum(-1)
-    k = max(3, frames.shape[1] // 5) | 1
-    sal = np.stack([cv2.GaussianBlur(s, (k, k), 0) for s in sal])
-    if not (mask > 0).any():
-        return np.zeros_like(sal)
-    # contrast-stretch between the median and the 99th percentile of the window's face frames
-    lo, hi = np.percentile(sal[mask > 0], [50, 99.5])
-    return np.clip((sal - lo) / (hi - lo + 1e-12), 0, 1) * mask[:, None, None]
+    T, H, W = frames.shape[:3]
+    totals = {}
+    for name, stream in (("face_frames", "face"), ("mouth_frames", "mouth")):
+        if name not in names:
+            continue
+        enc = model.get_layer(name).layer
+        maps = encoder_maps(enc, frames)  # (T, h, w, C)
+        g = grads[name].numpy()[0]  # (T, C): d score / d pooled feature = Grad-CAM's channel weights x h*w
+        cam = np.maximum(np.einsum("thwc,tc->thw", maps, g), 0) / (maps.shape[1] * maps.shape[2])
+        t0, t1, x0, x1 = 0, H, 0, W
+        crop = getattr(enc, "crop", None)
+        if crop:
+            t0, t1, x0, x1 = int(H * crop[0]), int(H * crop[1]), int(W * crop[2]), int(W * crop[3])
+        heat = np.zeros((T, H, W), np.float32)
+        for t in range(T):
+            heat[t, t0:t1, x0:x1] = cv2.resize(cam[t], (x1 - x0, t1 - t0), interpolation=cv2.INTER_LINEAR)
+        heat *= (mask > 0)[:, None, None]
+        totals[stream] = float(cam[mask > 0].sum()) if (mask > 0).any() else 0.0
+        top = heat.max()
+        result["heat"][stream] = heat / top if top > 0 else heat
+    total = sum(totals.values())
+    result["share"] = {k: (v / total if total > 0 else 0.0) for k, v in totals.items()}
+    if "logmel" in names:
+        result["logmel"] = feats["logmel"].numpy()[0]
+        result["saliency"] = np.abs(grads["logmel"].numpy()[0])
+    return result
 
 
 def overlay(frame: np.ndarray, heat: np.ndarray) -> np.ndarray:
@@ -54,38 +103,46 @@ def overlay(frame: np.ndarray, heat: np.ndarray) -> np.ndarray:
 
 
 def explain_window(model, window, out_dir: str | Path, name: str, sample_rate: int = 16000) -> list[Path]:
-    """Writes ``<name>_faces.png`` and ``<name>_spectrogram.png`` for one window."""
-    from scipy import signal
-
+    """Writes ``<name>_faces.png`` (Grad-CAM) and ``<name>_spectrogram.png`` (log-mel saliency) for one
+    window; a model without that modality skips its picture."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    score, gf, ga = gradients(model, window.frames, window.audio, window.mask.astype(np.float32))
-    heat = frame_heatmaps(window.frames, gf, window.mask.astype(np.float32))
-    T = len(window.frames)
-    idx = np.linspace(0, T - 1, min(8, T)).round().astype(int)
-    fig, axes = plt.subplots(2, len(idx), figsize=(2 * len(idx), 4.4))
-    for j, i in enumerate(idx):
-        axes[0, j].imshow(window.frames[i])
-        axes[1, j].imshow(overlay(window.frames[i], heat[i]) if window.mask[i] else window.frames[i])
-        axes[0, j].set_title(f"frame {i}" + ("" if window.mask[i] else " (no face)"), fontsize=8)
-        for r in (0, 1):
-            axes[r, j].axis("off")
-    fig.suptitle(f"where the face evidence is (window at {window.start:.1f} s, fake score {score:.2f})")
-    faces = out / f"{name}_faces.png"
-    fig.savefig(faces, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-
-    f, t, Z = signal.stft(window.audio, fs=sample_rate, nperseg=512, noverlap=512 - 160)
-    _, _, G = signal.stft(ga * window.audio, fs=sample_rate, nperseg=512, noverlap=512 - 160)
-    fig, axes = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
-    axes[0].pcolormesh(t + window.start, f, 20 * np.log10(np.abs(Z) + 1e-6), shading="auto", cmap="magma")
-    axes[0].set(ylabel="Hz", title="log spectrogram")
-    axes[1].pcolormesh(t + window.start, f, np.abs(G), shading="auto", cmap="viridis")
-    axes[1].set(ylabel="Hz", xlabel="seconds", title="saliency: |d fake / d audio| x audio, per time-frequency bin")
-    spec = out / f"{name}_spectrogram.png"
-    fig.savefig(spec, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return [faces, spec]
+    mask = window.mask.astype(np.float32)
+    cam = grad_cam(model, window.frames, window.audio, mask)
+    files = []
+    if cam["heat"]:
+        T = len(window.frames)
+        idx = np.linspace(0, T - 1, min(8, T)).round().astype(int)
+        streams = list(cam["heat"])
+        rows = 1 + len(streams)
+        fig, axes = plt.subplots(rows, len(idx), figsize=(2 * len(idx), 2.2 * rows), squeeze=False)
+        for j, i in enumerate(idx):
+            axes[0, j].imshow(window.frames[i])
+            axes[0, j].set_title(f"frame {i}" + ("" if window.mask[i] else " (no face)"), fontsize=8)
+            for r, stream in enumerate(streams, start=1):
+                heat = cam["heat"][stream][i]
+                axes[r, j].imshow(overlay(window.frames[i], heat) if window.mask[i] else window.frames[i])
+            for r in range(rows):
+                axes[r, j].axis("off")
+        for r, stream in enumerate(streams, start=1):
+            axes[r, 0].text(-0.08, 0.5, f"{stream} stream\n{cam['share'][stream]:.0%} of evidence", fontsize=8,
+                            rotation=90, va="center", ha="right", transform=axes[r, 0].transAxes)
+        fig.suptitle(f"Grad-CAM of the fake score (window at {window.start:.1f} s, score {cam['score']:.2f})")
+        files.append(out / f"{name}_faces.png")
+        fig.savefig(files[-1], dpi=100, bbox_inches="tight")
+        plt.close(fig)
+    if cam["logmel"] is not None:
+        seconds = len(window.audio) / sample_rate
+        extent = (window.start, window.start + seconds, 0, cam["logmel"].shape[1])
+        fig, axes = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
+        axes[0].imshow(cam["logmel"].T, origin="lower", aspect="auto", extent=extent, cmap="magma")
+        axes[0].set(ylabel="mel band", title="log-mel spectrogram (as the model computes it)")
+        axes[1].imshow(cam["saliency"].T, origin="lower", aspect="auto", extent=extent, cmap="viridis")
+        axes[1].set(ylabel="mel band", xlabel="seconds", title="saliency: |d fake score / d log-mel|")
+        files.append(out / f"{name}_spectrogram.png")
+        fig.savefig(files[-1], dpi=100, bbox_inches="tight")
+        plt.close(fig)
+    return files
 
 
 def timeline_plot(verdict, out_dir: str | Path, name: str, threshold: float) -> Path:
@@ -107,18 +164,6 @@ def timeline_plot(verdict, out_dir: str | Path, name: str, threshold: float) -> 
     return path
 
 
-def gradient_model(detector):
-    """The detector's model rebuilt with float32 frames (a uint8 input has no gradient), same weights."""
-    from dfdetect.model import build_model
-
-    twin = getattr(detector, "_gradient_model", None)
-    if twin is None:
-        twin = build_model(detector.config, frames_dtype="float32")
-        twin.set_weights(detector.model.get_weights())
-        detector._gradient_model = twin
-    return twin
-
-
 def explain_video(detector, path: str | Path, out_dir: str | Path):
     """Scores a video and writes its three explanation PNGs; returns the verdict and the files."""
     v = detector.predict_video(path, keep_windows=True)
@@ -127,7 +172,7 @@ def explain_video(detector, path: str | Path, out_dir: str | Path):
     windows = v._windows  # type: ignore[attr-defined]
     worst = int(np.argmax([w["fake"] for w in v.timeline]))
     name = Path(path).stem
-    files = explain_window(gradient_model(detector), windows[worst], out_dir, name,
+    files = explain_window(detector.model, windows[worst], out_dir, name,
                            detector.config.media.sample_rate)
     files.append(timeline_plot(v, out_dir, name, detector.threshold))
     del v._windows  # type: ignore[attr-defined]

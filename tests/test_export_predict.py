@@ -119,13 +119,21 @@ def test_explanations_are_written(exported, videos, tmp_path):
     assert all((out / p).stat().st_size > 10_000 for p in pngs)
 
 
-def test_face_saliency_is_not_empty(exported, videos):
-    from dfdetect.explain import frame_heatmaps, gradient_model, gradients
+def test_grad_cam_is_real_and_localised(exported, videos):
+    from dfdetect.explain import grad_cam
 
     with Detector(exported) as det:
         v = det.predict_video(videos / "talk.mp4", keep_windows=True)
         w = v._windows[0]
-        _, gf, ga = gradients(gradient_model(det), w.frames, w.audio, w.mask.astype("float32"))
-    assert np.abs(gf).sum() > 0 and np.abs(ga).sum() > 0  # a uint8 input would have cut the gradient
-    heat = frame_heatmaps(w.frames, gf, w.mask.astype("float32"))
-    assert heat.max() > 0.5 and heat.shape == w.frames.shape[:3]
+        mask = w.mask.astype("float32")
+        cam = grad_cam(det.model, w.frames, w.audio, mask)
+        score = float(det.model({"frames": w.frames[None], "audio": w.audio[None], "mask": mask[None]})["fake"][0, 0])
+    assert abs(cam["score"] - score) < 1e-5  # the explained score is the model's
+    assert set(cam["heat"]) == {"face", "mouth"} and np.isclose(sum(cam["share"].values()), 1.0)
+    for heat in cam["heat"].values():
+        assert heat.shape == w.frames.shape[:3] and np.isclose(heat.max(), 1.0)
+        assert (heat[mask == 0] == 0).all()
+        assert heat[mask > 0].std() > 0.01  # a class activation map is spatial, not flat over the crop
+    H = w.frames.shape[1]
+    assert (cam["heat"]["mouth"][:, : int(H * 0.5)] == 0).all()  # the mouth stream only sees the lower face
+    assert cam["saliency"].shape == cam["logmel"].shape and cam["saliency"].sum() > 0
