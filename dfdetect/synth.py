@@ -309,8 +309,9 @@ def _render_frame(bg, por, box, mouth_pt, motion, openness, strength_swap, swap,
     fw, fh = abs(fx1 - fx0), abs(fy1 - fy0)
     fcx, fcy = (fx0 + fx1) / 2, (fy0 + fy1) / 2
 
+    mx, my = tr(mouth_pt)
     if swap is not None:
-        spor, sbox = swap
+        spor, sbox, smouth = swap
         # Warp the other identity's face onto this face box, imperfectly: offset, colour and sharpness
         # mismatch grow with the strength; a per-frame jitter gives the temporal flicker of frame-wise swaps.
         sw, sh = sbox[2] - sbox[0], sbox[3] - sbox[1]
@@ -320,6 +321,8 @@ def _render_frame(bg, por, box, mouth_pt, motion, openness, strength_swap, swap,
         M2 = np.array([[k, 0, fcx - k * (sbox[0] + sbox[2]) / 2 + jit[0]],
                        [0, ky, fcy - ky * (sbox[1] + sbox[3]) / 2 + jit[1]]], np.float32)
         face = cv2.warpAffine(spor, M2, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        # the lips move where the swapped-in face has its mouth (as in a real swap, which transfers expression)
+        mx, my = M2[0, 0] * smouth[0] + M2[0, 2], M2[1, 1] * smouth[1] + M2[1, 2]
         blur = 0.4 + 1.4 * strength_swap
         face = cv2.GaussianBlur(face, (0, 0), blur)
         mask = _ellipse_mask((SIZE, SIZE), (fcx, fcy + 0.05 * fh), (0.42 * fw, 0.55 * fh),
@@ -333,7 +336,6 @@ def _render_frame(bg, por, box, mouth_pt, motion, openness, strength_swap, swap,
         flicker = 1.0 + rng_frame.normal(0, 0.01 + 0.03 * strength_swap)
         frame = frame * (1 - mask) + face * flicker * mask
 
-    mx, my = tr(mouth_pt)
     mw = 0.36 * fw
     mh = 0.03 * fh + openness * 0.13 * fh
     m = _ellipse_mask((SIZE, SIZE), (mx, my + 0.02 * fh + mh * 0.3), (mw / 2, mh / 2), blur=1.2)[..., None]
@@ -418,8 +420,7 @@ def build_clip(spec: ClipSpec, path: Path, root_seed: int) -> None:
     por, box, mouth_pt = _identity_image(ident)
     swap = None
     if spec.modify_video and spec.method not in ("lipsync", "desync"):
-        sp, sbox, _ = _identity_image(ids[spec.swap_identity])
-        swap = (sp, sbox)
+        swap = _identity_image(ids[spec.swap_identity])
     motion = _motion(rng, n_frames)
     bg = _background(rng)
     grain = [rng.normal(0, 2.0, (SIZE, SIZE, 1)).astype(np.float32) for _ in range(4)]
