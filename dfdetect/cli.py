@@ -198,7 +198,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from dfdetect.export import ModelCardError
-    from dfdetect.predict import VERDICT_FIELDS, Detector
+    from dfdetect.predict import VERDICT_FIELDS, Detector, verdict_row
 
     videos = _expand_videos(args.videos)
     if not videos:
@@ -228,7 +228,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             failed += v.status != "ok"
             d = v.to_dict()
             if writer is not None:
-                writer.writerow({**d, "segments": json.dumps(d["segments"]), "timeline": json.dumps(d["timeline"])})
+                writer.writerow(verdict_row(v))
                 fh.flush()
             if args.json:
                 print(json.dumps({k: d[k] for k in VERDICT_FIELDS}), flush=True)
@@ -256,12 +256,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import time
 
     import pandas as pd
+    from tqdm.auto import tqdm
 
     from dfdetect.config import load_config
-    from dfdetect.evaluate import evaluate_run
+    from dfdetect.evaluate import evaluate_run, prediction_accuracy
     from dfdetect.export import export_model
     from dfdetect.model_files import fetch_models
-    from dfdetect.predict import Detector
+    from dfdetect.predict import VERDICT_FIELDS, Detector, verdict_row
     from dfdetect.preprocess import load_manifest, preprocess
     from dfdetect.synth import synthesize
     from dfdetect.train import train
@@ -291,17 +292,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
           + ", ".join(f"{k} {v:.2f}" for k, v in res["per_category"].items()))
     step(6, f"export -> {export_dir}")
     export_model(run, export_dir, report_dir=report)
-    step(7, "predict a few held-out clips")
+    step(7, "predict every held-out clip")
     m = load_manifest(processed)
     test = m[(m["split"] == "test") & (m["status"] == "ok")]
-    groups = [g.head(1) for _, g in test.groupby(["category", "method"])]
-    picks = pd.concat(groups) if groups else test.head(0)
+    rows = []
     with Detector(export_dir) as det:
-        for path, cat, method in zip(picks["path"], picks["category"], picks["method"]):
-            v = det.predict_video(path)
-            print(f"    {Path(path).name} ({cat}, {method}): {v.label} {v.score:.2f}")
+        for path in tqdm(test["path"], unit="video", desc="predict", file=sys.stderr):
+            rows.append(verdict_row(det.predict_video(path)))
+    preds = pd.DataFrame(rows, columns=VERDICT_FIELDS)
+    preds.to_csv(report / "predictions.csv", index=False)
+    acc = prediction_accuracy(preds, test)
+    acc.to_csv(report / "predict_accuracy.csv", index=False)
+    print("    share of held-out videos `predict` labels correctly (threshold from the model card):")
+    for r in acc.itertuples():
+        print(f"      {r.by:8s} {r.value:18s} {r.correct:3d}/{r.videos:<3d} {r.accuracy:.2f}")
     print(f"\ndone in {(time.time() - t0) / 60:.1f} min\n  report:      {report / 'report.html'}\n"
-          f"  model:       {export_dir}\n  predictions: dfdetect predict VIDEO --model {export_dir}")
+          f"  model:       {export_dir}\n  predictions: {report / 'predictions.csv'} (accuracy: "
+          f"{report / 'predict_accuracy.csv'})\n  next:        dfdetect predict VIDEO --model {export_dir}")
     return EXIT_OK
 
 

@@ -85,6 +85,25 @@ def video_scores(windows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def prediction_accuracy(predictions: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """How many videos ``predict`` labelled correctly, overall and per category and method.
+
+    ``predictions``: ``predict``'s rows (``path``, ``status``, ``label``); ``truth``: the manifest's (``path``,
+    ``label``, ``category``, ``method``). A failed prediction counts as wrong. Columns: ``by`` (all, category,
+    method), ``value``, ``videos``, ``correct``, ``accuracy``.
+    """
+    df = truth[["path", "label", "category", "method"]].merge(
+        predictions[["path", "status", "label"]], on="path", how="left", suffixes=("", "_pred"))
+    df["correct"] = (df["status"] == "ok") & (df["label_pred"] == df["label"])
+    df["all"] = "all"
+    rows = []
+    for by in ("all", "category", "method"):
+        for value, g in df.groupby(by, sort=True):
+            rows.append({"by": by, "value": str(value), "videos": len(g), "correct": int(g["correct"].sum()),
+                         "accuracy": float(g["correct"].mean())})
+    return pd.DataFrame(rows, columns=["by", "value", "videos", "correct", "accuracy"])
+
+
 def group_key(row) -> str:
     """The category a video is reported under: lip-sync and desync fakes apart from other C fakes."""
     if row["method"] in ("lipsync", "desync"):

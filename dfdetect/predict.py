@@ -9,6 +9,7 @@ scored on what it has and says so; an unreadable file is a ``failed`` verdict wi
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -157,6 +158,14 @@ class Detector:
         if keep_windows:
             v._windows = kept  # type: ignore[attr-defined]  (for explanations)
         return v
+
+
+def verdict_row(v: Verdict) -> dict[str, Any]:
+    """A verdict as one flat CSV row (``VERDICT_FIELDS``; segments and timeline as JSON text)."""
+    d = v.to_dict()
+    row = {k: d[k] for k in VERDICT_FIELDS}
+    row.update(segments=json.dumps(d["segments"]), timeline=json.dumps(d["timeline"]))
+    return row
 
 
 def _segments(timeline: list[dict[str, float]], threshold: float) -> list[dict[str, float]]:

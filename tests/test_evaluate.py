@@ -73,3 +73,18 @@ def test_report_renders_in_headless_chromium(smoke_run, smoke_data, tmp_path):
     subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1200,2400", url],
                    capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 20_000
+
+
+def test_prediction_accuracy_counts_failures_as_wrong():
+    from dfdetect.evaluate import prediction_accuracy
+
+    truth = pd.DataFrame({"path": list("abcde"), "label": ["real", "fake", "fake", "fake", "real"],
+                          "category": ["A", "C", "C", "B", "A"],
+                          "method": ["real", "lipsync", "faceswap", "vocoder", "real"]})
+    preds = pd.DataFrame({"path": list("abcd"), "status": ["ok", "ok", "failed", "ok"],
+                          "label": ["real", "fake", "", "real"]})  # e was never predicted
+    acc = prediction_accuracy(preds, truth).set_index(["by", "value"])
+    assert acc.loc[("all", "all"), "videos"] == 5 and acc.loc[("all", "all"), "correct"] == 2
+    assert acc.loc[("category", "C"), "accuracy"] == 0.5  # the failed one is wrong
+    assert acc.loc[("method", "vocoder"), "accuracy"] == 0.0
+    assert acc.loc[("category", "A"), "correct"] == 1
