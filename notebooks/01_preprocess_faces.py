@@ -1,3 +1,19 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 01 · Preprocess: faces and voices into aligned windows
 #
@@ -12,28 +28,22 @@ DATA_ROOT = ""  # a dataset root or folder of videos; empty = build the built-in
 NAME = "synth"  # output folder name under data/processed/
 CONFIG = "cpu-small"  # preset: cpu-small (laptop) or colab-gpu
 SMOKE = False  # a tiny run (CI, a first try)
-MOUNT_DRIVE = False  # Colab: mount Google Drive to read a dataset from it
-REPO_URL = ""  # Colab: the git URL of your dfdetect checkout, cloned and installed when dfdetect is missing
+MOUNT_DRIVE = False  # Colab: keep data, models and reports in Google Drive (MyDrive/dfdetect)
+REPO_URL = "https://github.com/dfdetect/dfdetect"  # Colab: where dfdetect is installed from
 
 # %%
-# Colab: install dfdetect from REPO_URL (requirements.txt keeps Colab's GPU TensorFlow) and optionally mount
-# Drive. Does nothing elsewhere.
+# Colab: install dfdetect (Colab's GPU TensorFlow stays; one OpenCV wheel) and, with MOUNT_DRIVE, work in a
+# Drive folder so the files this notebook writes are there for the next one. Does nothing elsewhere.
 import importlib.util
-import os
 import subprocess
-import sys
 
-if importlib.util.find_spec("google.colab") and not importlib.util.find_spec("dfdetect") and REPO_URL:
-    subprocess.run(["git", "clone", "-q", REPO_URL, "/content/dfdetect"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", "/content/dfdetect/requirements.txt"],
-                   check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", "/content/dfdetect"], check=True)
-    os.chdir("/content/dfdetect")
-    sys.path.insert(0, "/content/dfdetect")
-if MOUNT_DRIVE and importlib.util.find_spec("google.colab"):
-    from google.colab import drive
+if importlib.util.find_spec("google.colab") and not importlib.util.find_spec("dfdetect"):
+    subprocess.run("pip uninstall -q -y opencv-python opencv-python-headless", shell=True, check=False)
+    subprocess.run(["pip", "install", "-q", f"dfdetect @ git+{REPO_URL}"], check=True)
+    importlib.invalidate_caches()
+from dfdetect.colab import setup  # noqa: E402
 
-    drive.mount("/content/drive")
+root = setup(MOUNT_DRIVE)
 
 # %%
 from pathlib import Path
@@ -44,7 +54,6 @@ from dfdetect.model_files import fetch_models
 from dfdetect.preprocess import load_manifest, load_windows, preprocess
 from dfdetect.synth import synthesize
 
-root = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
 config = get_config("smoke" if SMOKE else CONFIG)
 suffix = "-smoke" if SMOKE else ""
 fetch_models(log=print)

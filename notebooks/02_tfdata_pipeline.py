@@ -1,3 +1,19 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 02 · The tf.data pipeline
 #
@@ -11,17 +27,31 @@
 NAME = "synth"
 CONFIG = "cpu-small"
 SMOKE = False
+MOUNT_DRIVE = False  # Colab: keep data, models and reports in Google Drive (MyDrive/dfdetect)
+REPO_URL = "https://github.com/dfdetect/dfdetect"  # Colab: where dfdetect is installed from
+
+# %%
+# Colab: install dfdetect (Colab's GPU TensorFlow stays; one OpenCV wheel) and, with MOUNT_DRIVE, work in a
+# Drive folder so the files this notebook writes are there for the next one. Does nothing elsewhere.
+import importlib.util
+import subprocess
+
+if importlib.util.find_spec("google.colab") and not importlib.util.find_spec("dfdetect"):
+    subprocess.run("pip uninstall -q -y opencv-python opencv-python-headless", shell=True, check=False)
+    subprocess.run(["pip", "install", "-q", f"dfdetect @ git+{REPO_URL}"], check=True)
+    importlib.invalidate_caches()
+from dfdetect.colab import setup  # noqa: E402
+
+root = setup(MOUNT_DRIVE)
 
 # %%
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 
 from dfdetect.config import get_config
 from dfdetect.pipeline import make_dataset, numpy_batch, window_table
 
-root = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
 config = get_config("smoke" if SMOKE else CONFIG)
 data = root / "data" / "processed" / (f"{NAME}-smoke" if SMOKE else NAME)
 window_table(data).groupby(["split", "label"]).size().unstack(fill_value=0)

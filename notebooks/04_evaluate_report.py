@@ -1,3 +1,19 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     notebook_metadata_filter: kernelspec,jupytext
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 04 · Evaluate and report
 #
@@ -11,18 +27,32 @@
 NAME = "synth"
 RUN = "cpu-small"
 SMOKE = False
+MOUNT_DRIVE = False  # Colab: keep data, models and reports in Google Drive (MyDrive/dfdetect)
+REPO_URL = "https://github.com/dfdetect/dfdetect"  # Colab: where dfdetect is installed from
+
+# %%
+# Colab: install dfdetect (Colab's GPU TensorFlow stays; one OpenCV wheel) and, with MOUNT_DRIVE, work in a
+# Drive folder so the files this notebook writes are there for the next one. Does nothing elsewhere.
+import importlib.util
+import subprocess
+
+if importlib.util.find_spec("google.colab") and not importlib.util.find_spec("dfdetect"):
+    subprocess.run("pip uninstall -q -y opencv-python opencv-python-headless", shell=True, check=False)
+    subprocess.run(["pip", "install", "-q", f"dfdetect @ git+{REPO_URL}"], check=True)
+    importlib.invalidate_caches()
+from dfdetect.colab import setup  # noqa: E402
+
+root = setup(MOUNT_DRIVE)
 
 # %%
 import base64
 import json
 import re
-from pathlib import Path
 
 from IPython.display import Image, display
 
 from dfdetect.evaluate import evaluate_run
 
-root = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
 sfx = "-smoke" if SMOKE else ""
 data = root / "data" / "processed" / f"{NAME}{sfx}"
 run = root / "saved_models" / f"{RUN}{sfx}"

@@ -30,6 +30,40 @@ def test_five_ordered_notebooks_without_outputs_and_in_sync():
         assert sources == [c["source"] for c in paired["cells"]], f"{name}.ipynb is out of date with {name}.py"
 
 
+def test_colab_badges_and_install_cells_agree_with_the_repository():
+    import re
+    import tomllib
+
+    from dfdetect.colab import NOTEBOOKS, REPOSITORY, badge_url, badges
+
+    root = NB.parent
+    assert tomllib.loads((root / "pyproject.toml").read_text())["project"]["urls"]["Repository"] == REPOSITORY
+    assert list(NOTEBOOKS) == ORDER
+    readme = (root / "README.md").read_text()
+    assert badges() in readme, "README's Colab table is out of date: paste dfdetect.colab.badges()"
+    for name in ORDER:
+        url = badge_url(name)
+        # the badge opens this very file on GitHub's main branch
+        assert url.endswith(f"/blob/main/notebooks/{name}.ipynb") and (NB / f"{name}.ipynb").exists()
+        nb = json.loads((NB / f"{name}.ipynb").read_text())
+        params = "".join(nb["cells"][1]["source"])
+        assert re.search(rf'^REPO_URL = "{re.escape(REPOSITORY)}"', params, re.M), f"{name}: REPO_URL"
+        assert re.search(r"^MOUNT_DRIVE = False", params, re.M), f"{name}: MOUNT_DRIVE"
+        first = "".join(nb["cells"][2]["source"])  # the Colab cell comes straight after the parameters
+        assert "google.colab" in first and "git+{REPO_URL}" in first and "setup(MOUNT_DRIVE)" in first
+    assert badge_url("x", "https://github.com/a/b.git", "dev") == (
+        "https://colab.research.google.com/github/a/b/blob/dev/notebooks/x.ipynb")
+
+
+def test_colab_setup_is_a_no_op_elsewhere(tmp_path, monkeypatch):
+    from dfdetect.colab import setup
+
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    assert setup(mount_drive=True) == tmp_path  # the project root, and no chdir
+    assert Path.cwd() == tmp_path / "notebooks"
+
+
 @pytest.mark.slow
 def test_notebooks_run_in_order(tmp_path, capsys):
     import papermill as pm
