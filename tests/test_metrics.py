@@ -68,6 +68,10 @@ def test_bootstrap_interval_contains_auc():
 def test_threshold_choice():
     t = M.best_threshold(Y, S)
     assert M.at_threshold(Y, S, t)["balanced_accuracy"] >= M.at_threshold(Y, S, 0.5)["balanced_accuracy"]
+    # a perfectly separated split: any cut in the gap is as good on it; take the one nearest 0.5, not the edge
+    y = np.array([0, 0, 0, 1, 1, 1])
+    assert M.best_threshold(y, np.array([0.01, 0.05, 0.1, 0.12, 0.9, 0.95])) == 0.11
+    assert M.best_threshold(y, np.array([0.01, 0.05, 0.1, 0.7, 0.9, 0.95])) == 0.5
     report = M.binary_report(Y, S, threshold=t, bootstrap=50)
     assert {"auc", "eer", "ap", "log_loss", "ece", "accuracy@0.5", "f1@val"} <= set(report)
 
