@@ -65,6 +65,24 @@ def _scope(strategy):
     return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
 
+def _finished_run(out: Path, config: Config) -> dict[str, Any] | None:
+    """The summary of a run that already finished in ``out`` with this config (a rerun has nothing to do:
+    `dfdetect demo` and scripts can be rerun after a crash without training again); an error if ``out`` holds
+    a finished run of another config."""
+    summary, stored = out / "summary.json", out / "config.yaml"
+    if not (summary.exists() and (out / "best.keras").exists() and stored.exists()):
+        return None
+    mine = out / ".config-check.yaml"
+    config.to_yaml(mine)
+    same = mine.read_text() == stored.read_text()
+    mine.unlink()
+    if not same:
+        raise ValueError(f"{out} holds a finished run with another config: choose another output folder, or "
+                         "delete it to train again")
+    print(f"{out} is already trained (summary.json): nothing to do; delete it to train again", flush=True)
+    return {**json.loads(summary.read_text()), "already_finished": True}
+
+
 def train(
     data_dir: str | Path,
     out_dir: str | Path,
@@ -75,11 +93,15 @@ def train(
     extra_callbacks: list | None = None,
 ) -> dict[str, Any]:
     """Trains ``config``'s model on ``data_dir`` (``train`` split; ``val`` for model selection) into
-    ``out_dir``. Rerunning the same call after a crash resumes from the last finished epoch."""
+    ``out_dir``. Rerunning the same call after a crash resumes from the last finished epoch; after a finished
+    run it returns that run's summary."""
     from dfdetect.pipeline import count_windows, make_dataset
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    finished = _finished_run(out, config)
+    if finished is not None:
+        return finished
     config.to_yaml(out / "config.yaml")
     tc = config.train
     keras.utils.set_random_seed(tc.seed)

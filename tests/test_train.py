@@ -38,6 +38,12 @@ def test_train_writes_a_run_folder_and_scores(smoke_data, tmp_path):
     assert len(w) > 0 and w["fake_score"].between(0, 1).all()
     v = video_scores(w)
     assert v["path"].is_unique and (v["windows"] >= 1).all()
+    # a rerun of a finished run does not train again; another config in the same folder is refused
+    stamp = (run / "best.keras").stat().st_mtime_ns
+    again = train(smoke_data, run, CFG, epochs=1, verbose=0)
+    assert again["already_finished"] and (run / "best.keras").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="another config"):
+        train(smoke_data, run, CFG.override(train={"learning_rate": 0.1}), epochs=1, verbose=0)
 
 
 @pytest.mark.slow
