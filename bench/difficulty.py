@@ -1,6 +1,6 @@
 """How the cpu-small model's AUC falls as the built-in benchmark gets harder.
 
-    python bench/difficulty.py [--n 240 --epochs 10] [--reuse medium=RUN_DIR,DATA_DIR] [--work DIR]
+    python bench/difficulty.py [--n 400 --epochs 20] [--reuse medium=RUN_DIR,DATA_DIR] [--work DIR]
 
 For each --difficulty (easy, medium, hard): builds the benchmark, preprocesses it, trains cpu-small, and
 reports video-level ROC AUC on its test split, overall and per fake category.
@@ -20,8 +20,8 @@ COLUMNS = ["all", "B", "C", "C-lipsync", "C-desync", "D", "partial"]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=240)
-    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--n", type=int, default=400)
+    ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--config", default="cpu-small")
     ap.add_argument("--levels", default="easy,medium,hard")
     ap.add_argument("--reuse", action="append", default=[], metavar="LEVEL=RUN,DATA")
