@@ -43,9 +43,8 @@ def _backbone(name: str, size: int, weights: str | None) -> keras.Model:
     return ctor(include_top=False, weights=weights, input_shape=(size, size, 3), pooling="avg")
 
 
-def build_model(config: Config, frames_dtype: str = "uint8") -> keras.Model:
-    """Builds the functional model for ``config`` (its media, faces, window and model sections).
-    ``frames_dtype="float32"`` gives a twin that takes float frames (for input gradients in explanations)."""
+def build_model(config: Config) -> keras.Model:
+    """Builds the functional model for ``config`` (its media, faces, window and model sections)."""
     mc = config.model
     if mc.modality not in ("both", "video", "audio"):
         raise ValueError(f"model.modality must be both, video or audio, got {mc.modality!r}")
@@ -53,7 +52,7 @@ def build_model(config: Config, frames_dtype: str = "uint8") -> keras.Model:
         raise ValueError(f"model.fusion must be aligned or late, got {mc.fusion!r}")
     T, S, C = config.frames_per_window, config.samples_per_window, config.faces.crop_size
 
-    frames = keras.Input((T, C, C, 3), dtype=frames_dtype, name="frames")
+    frames = keras.Input((T, C, C, 3), dtype="uint8", name="frames")
     audio = keras.Input((S,), dtype="float32", name="audio")
     mask = keras.Input((T,), dtype="float32", name="mask")
     use_v, use_a = mc.modality in ("both", "video"), mc.modality in ("both", "audio")
