@@ -46,8 +46,12 @@ def encoder_maps(encoder, frames: np.ndarray) -> np.ndarray:
     return keras.ops.convert_to_numpy(maps(resize(x), training=False))
 
 
-def grad_cam(model, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray, head: str = "fake") -> dict:
-    """Grad-CAM of one window (TensorFlow backend).
+def grad_cam(model, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray, head: str = "fake",
+             target: str = "predicted", threshold: float = 0.5) -> dict:
+    """Grad-CAM of one window (TensorFlow backend) for the evidence that ``head`` is fake (``target="fake"``),
+    that it is real (``"real"``: the negative gradient), or for whichever the score says (``"predicted"``,
+    against ``threshold``): a map of a real verdict's evidence is as useful as a fake one's, and a fake map of a
+    window the model finds real is mostly empty.
 
     Returns ``score``; ``heat``: per visual stream (``face``, ``mouth``) a ``(T, H, W)`` map in [0, 1] over
     the face crop (0 on frames without a face, and outside the mouth region for ``mouth``), empty for an
@@ -67,7 +71,13 @@ def grad_cam(model, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray, hea
         score = tf.reduce_sum(out)
     grads = dict(zip(names, tape.gradient(score, feats)))
     feats = dict(zip(names, feats))
-    result = {"score": float(score.numpy()), "heat": {}, "share": {}, "logmel": None, "saliency": None}
+    value = float(score.numpy())
+    if target == "predicted":
+        target = "fake" if value >= threshold else "real"
+    if target not in ("fake", "real"):
+        raise ValueError(f"target must be fake, real or predicted, got {target!r}")
+    sign = 1.0 if target == "fake" else -1.0
+    result = {"score": value, "target": target, "heat": {}, "share": {}, "logmel": None, "saliency": None}
 
     T, H, W = frames.shape[:3]
     totals = {}
@@ -76,7 +86,7 @@ def grad_cam(model, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray, hea
             continue
         enc = model.get_layer(name).layer
         maps = encoder_maps(enc, frames)  # (T, h, w, C)
-        g = grads[name].numpy()[0]  # (T, C): d score / d pooled feature = Grad-CAM's channel weights x h*w
+        g = sign * grads[name].numpy()[0]  # (T, C): d score / d pooled feature = Grad-CAM's channel weights x h*w
         cam = np.maximum(np.einsum("thwc,tc->thw", maps, g), 0) / (maps.shape[1] * maps.shape[2])
         t0, t1, x0, x1 = 0, H, 0, W
         crop = getattr(enc, "crop", None)
@@ -102,13 +112,14 @@ def overlay(frame: np.ndarray, heat: np.ndarray) -> np.ndarray:
     return (0.55 * frame + 0.45 * colour).astype(np.uint8)
 
 
-def explain_window(model, window, out_dir: str | Path, name: str, sample_rate: int = 16000) -> list[Path]:
+def explain_window(model, window, out_dir: str | Path, name: str, sample_rate: int = 16000,
+                   threshold: float = 0.5) -> list[Path]:
     """Writes ``<name>_faces.png`` (Grad-CAM) and ``<name>_spectrogram.png`` (log-mel saliency) for one
     window; a model without that modality skips its picture."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     mask = window.mask.astype(np.float32)
-    cam = grad_cam(model, window.frames, window.audio, mask)
+    cam = grad_cam(model, window.frames, window.audio, mask, threshold=threshold)
     files = []
     if cam["heat"]:
         T = len(window.frames)
@@ -127,7 +138,8 @@ def explain_window(model, window, out_dir: str | Path, name: str, sample_rate: i
         for r, stream in enumerate(streams, start=1):
             axes[r, 0].text(-0.08, 0.5, f"{stream} stream\n{cam['share'][stream]:.0%} of evidence", fontsize=8,
                             rotation=90, va="center", ha="right", transform=axes[r, 0].transAxes)
-        fig.suptitle(f"Grad-CAM of the fake score (window at {window.start:.1f} s, score {cam['score']:.2f})")
+        fig.suptitle(f"Grad-CAM: where the {cam['target']} evidence is (window at {window.start:.1f} s, "
+                     f"fake score {cam['score']:.2f})")
         files.append(out / f"{name}_faces.png")
         fig.savefig(files[-1], dpi=100, bbox_inches="tight")
         plt.close(fig)
@@ -172,8 +184,8 @@ def explain_video(detector, path: str | Path, out_dir: str | Path):
     windows = v._windows  # type: ignore[attr-defined]
     worst = int(np.argmax([w["fake"] for w in v.timeline]))
     name = Path(path).stem
-    files = explain_window(detector.model, windows[worst], out_dir, name,
-                           detector.config.media.sample_rate)
+    files = explain_window(detector.model, windows[worst], out_dir, name, detector.config.media.sample_rate,
+                           detector.threshold)
     files.append(timeline_plot(v, out_dir, name, detector.threshold))
     del v._windows  # type: ignore[attr-defined]
     return v, files

@@ -50,4 +50,15 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert "[7/7] predict" in out and "ROC AUC" in out
     assert (tmp_path / "reports" / "demo-smoke" / "report.html").exists()
     assert (tmp_path / "saved_models" / "demo-smoke-export" / "model_card.json").exists()
-    assert any(line.strip().endswith(tuple("0123456789")) for line in out.splitlines() if ".mp4 (" in line)
+    import pandas as pd
+
+    from dfdetect.preprocess import load_manifest
+
+    test = load_manifest(tmp_path / "data" / "processed" / "synth").query("split == 'test' and status == 'ok'")
+    preds = pd.read_csv(tmp_path / "reports" / "demo-smoke" / "predictions.csv")
+    assert sorted(preds["path"]) == sorted(test["path"])  # every held-out clip, once
+    acc = pd.read_csv(tmp_path / "reports" / "demo-smoke" / "predict_accuracy.csv")
+    overall = acc[acc["by"] == "all"].iloc[0]
+    assert overall["videos"] == len(test) and overall["correct"] == (preds["label"] == test.set_index("path").loc[
+        preds["path"], "label"].to_numpy()).sum()
+    assert "share of held-out videos" in out and f"{overall['correct']}/{overall['videos']}" in out.replace(" ", "")

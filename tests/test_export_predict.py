@@ -126,14 +126,20 @@ def test_grad_cam_is_real_and_localised(exported, videos):
         v = det.predict_video(videos / "talk.mp4", keep_windows=True)
         w = v._windows[0]
         mask = w.mask.astype("float32")
-        cam = grad_cam(det.model, w.frames, w.audio, mask)
+        cams = {t: grad_cam(det.model, w.frames, w.audio, mask, target=t) for t in ("fake", "real", "predicted")}
         score = float(det.model({"frames": w.frames[None], "audio": w.audio[None], "mask": mask[None]})["fake"][0, 0])
-    assert abs(cam["score"] - score) < 1e-5  # the explained score is the model's
-    assert set(cam["heat"]) == {"face", "mouth"} and np.isclose(sum(cam["share"].values()), 1.0)
-    for heat in cam["heat"].values():
-        assert heat.shape == w.frames.shape[:3] and np.isclose(heat.max(), 1.0)
-        assert (heat[mask == 0] == 0).all()
-        assert heat[mask > 0].std() > 0.01  # a class activation map is spatial, not flat over the crop
-    H = w.frames.shape[1]
-    assert (cam["heat"]["mouth"][:, : int(H * 0.5)] == 0).all()  # the mouth stream only sees the lower face
-    assert cam["saliency"].shape == cam["logmel"].shape and cam["saliency"].sum() > 0
+    assert abs(cams["fake"]["score"] - score) < 1e-5  # the explained score is the model's
+    assert cams["predicted"]["target"] == ("fake" if score >= 0.5 else "real")
+    # a cell's contribution is positive for one target or the other: one of the two maps has evidence
+    with_evidence = [c for c in (cams["fake"], cams["real"]) if sum(c["share"].values()) > 0]
+    assert with_evidence
+    for cam in with_evidence:
+        assert set(cam["heat"]) == {"face", "mouth"} and np.isclose(sum(cam["share"].values()), 1.0)
+        for heat in cam["heat"].values():
+            assert heat.shape == w.frames.shape[:3] and heat.max() <= 1.0
+            assert (heat[mask == 0] == 0).all()
+        strongest = max(cam["heat"].values(), key=lambda h: h.max())
+        assert np.isclose(strongest.max(), 1.0) and strongest[mask > 0].std() > 0.01  # spatial, not flat
+        H = w.frames.shape[1]
+        assert (cam["heat"]["mouth"][:, : int(H * 0.5)] == 0).all()  # the mouth stream sees the lower face only
+    assert cams["fake"]["saliency"].shape == cams["fake"]["logmel"].shape and cams["fake"]["saliency"].sum() > 0
