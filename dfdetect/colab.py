@@ -2,7 +2,7 @@
 (``data/processed/``, ``saved_models/``, ``reports/``) is still there when the next one opens in its own runtime.
 
 The install itself cannot live here (dfdetect is not installed yet when a notebook starts on Colab); each
-notebook's first cell runs :data:`INSTALL` lines of its own, then calls :func:`setup`.
+notebook's cell after its parameters pip-installs dfdetect from ``REPO_URL`` itself, then calls :func:`setup`.
 """
 
 from __future__ import annotations

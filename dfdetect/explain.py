@@ -88,10 +88,8 @@ def grad_cam(model, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray, hea
         maps = encoder_maps(enc, frames)  # (T, h, w, C)
         g = sign * grads[name].numpy()[0]  # (T, C): d score / d pooled feature = Grad-CAM's channel weights x h*w
         cam = np.maximum(np.einsum("thwc,tc->thw", maps, g), 0) / (maps.shape[1] * maps.shape[2])
-        t0, t1, x0, x1 = 0, H, 0, W
-        crop = getattr(enc, "crop", None)
-        if crop:
-            t0, t1, x0, x1 = int(H * crop[0]), int(H * crop[1]), int(W * crop[2]), int(W * crop[3])
+        # a keras.applications backbone sees the whole crop
+        t0, t1, x0, x1 = enc.crop_box(H, W) if hasattr(enc, "crop_box") else (0, H, 0, W)
         heat = np.zeros((T, H, W), np.float32)
         for t in range(T):
             heat[t, t0:t1, x0:x1] = cv2.resize(cam[t], (x1 - x0, t1 - t0), interpolation=cv2.INTER_LINEAR)

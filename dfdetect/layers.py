@@ -176,11 +176,17 @@ class FrameEncoder(layers.Layer):
             self.blocks.append([layers.MaxPooling2D(2, name=f"s{i}_pool")])
         self.pool = layers.GlobalAveragePooling2D(name="gap")
 
+    def crop_box(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """The pixel box ``(y0, y1, x0, x1)`` the encoder sees of a ``height`` x ``width`` input."""
+        if not self.crop:
+            return 0, height, 0, width
+        t, b, left, r = self.crop
+        return int(height * t), int(height * b), int(width * left), int(width * r)
+
     def build(self, input_shape):
         h, w = input_shape[1], input_shape[2]
         if self.crop:
-            t, b, left, r = self.crop
-            self._box = (int(h * t), int(h * b), int(w * left), int(w * r))
+            self._box = self.crop_box(h, w)
             h, w = self._box[1] - self._box[0], self._box[3] - self._box[2]
         shape = (input_shape[0], h, w, 3)
         self.resize.build(shape)

@@ -20,7 +20,7 @@ from typing import Any
 
 import keras
 
-from dfdetect.config import Config
+from dfdetect.config import Config, load_config
 from dfdetect.model import HEADS, build_model
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
@@ -72,11 +72,7 @@ def _finished_run(out: Path, config: Config) -> dict[str, Any] | None:
     summary, stored = out / "summary.json", out / "config.yaml"
     if not (summary.exists() and (out / "best.keras").exists() and stored.exists()):
         return None
-    mine = out / ".config-check.yaml"
-    config.to_yaml(mine)
-    same = mine.read_text() == stored.read_text()
-    mine.unlink()
-    if not same:
+    if load_config(stored) != config:
         raise ValueError(f"{out} holds a finished run with another config: choose another output folder, or "
                          "delete it to train again")
     print(f"{out} is already trained (summary.json): nothing to do; delete it to train again", flush=True)
