@@ -56,3 +56,23 @@ def smoke_data(tmp_path_factory):
     synthesize(root / "raw", n=24, seed=3, workers=2, progress=False)
     preprocess([root / "raw"], root / "processed", config=get_config("smoke"), workers=2, progress=False)
     return root / "processed"
+
+
+@pytest.fixture(scope="session")
+def smoke_run(smoke_data, tmp_path_factory):
+    """One epoch of the ``smoke`` model on ``smoke_data``: a run folder shared by the tests that only need a
+    model that runs (a model that learned is ``tests/test_learning.py``'s business)."""
+    from dfdetect.config import get_config
+    from dfdetect.train import train
+
+    run = tmp_path_factory.mktemp("smoke_run") / "run"
+    train(smoke_data, run, get_config("smoke"), epochs=1, verbose=0)
+    return run
+
+
+@pytest.fixture(scope="session")
+def smoke_export(smoke_run, tmp_path_factory):
+    """``smoke_run`` exported (SavedModel, .keras, model card)."""
+    from dfdetect.export import export_model
+
+    return export_model(smoke_run, tmp_path_factory.mktemp("smoke_export") / "export")

@@ -9,16 +9,7 @@ import pandas as pd
 import pytest
 
 from dfdetect.cli import main
-from dfdetect.config import get_config
 from dfdetect.metrics import roc_auc
-from dfdetect.train import train
-
-
-@pytest.fixture(scope="module")
-def smoke_run(smoke_data, tmp_path_factory):
-    run = tmp_path_factory.mktemp("run")
-    train(smoke_data, run, get_config("smoke"), epochs=1, verbose=0)
-    return run
 
 
 def test_evaluate_outputs_agree(smoke_run, smoke_data, tmp_path, capsys):

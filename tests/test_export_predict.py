@@ -13,18 +13,15 @@ import pytest
 
 from dfdetect.cli import main
 from dfdetect.config import get_config
-from dfdetect.export import ModelCardError, export_model, read_card
+from dfdetect.export import ModelCardError, read_card
 from dfdetect.media import write_video
 from dfdetect.predict import VERDICT_FIELDS, Detector
 from dfdetect.sample_media import moving_face_frames, talking_clip, tone
-from dfdetect.train import train
 
 
 @pytest.fixture(scope="module")
-def exported(smoke_data, tmp_path_factory):
-    root = tmp_path_factory.mktemp("exp")
-    train(smoke_data, root / "run", get_config("smoke"), epochs=1, verbose=0)
-    return export_model(root / "run", root / "export")
+def exported(smoke_export):
+    return smoke_export
 
 
 @pytest.fixture(scope="module")

@@ -48,13 +48,8 @@ def test_audio_perturbations(window, name):
         assert abs(snr - 20) < 1
 
 
-def test_sweep_runs(smoke_data, tmp_path):
-    from dfdetect.config import get_config
-    from dfdetect.train import train
-
-    run = tmp_path / "run"
-    train(smoke_data, run, get_config("smoke"), epochs=1, verbose=0)
-    df = R.run_robustness(run, smoke_data, tmp_path / "rob", names=["contrast", "audio_noise"], progress=False)
+def test_sweep_runs(smoke_run, smoke_data, tmp_path):
+    df = R.run_robustness(smoke_run, smoke_data, tmp_path / "rob", names=["contrast", "audio_noise"], progress=False)
     assert list(df.perturbation.unique()) == ["clean", "contrast", "audio_noise"]
     assert len(df) == 1 + 5 + 3
     assert (tmp_path / "rob" / "robustness.png").stat().st_size > 5000
