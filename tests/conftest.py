@@ -1,4 +1,8 @@
-"""Shared fixtures: clips the tests encode themselves, from real photographs (see dfdetect.sample_media)."""
+"""Shared fixtures: clips the tests encode themselves, from real photographs (see dfdetect.sample_media).
+
+Also the suite's rule on skips: a test marked ``browser``, ``beam`` or ``engine`` that is skipped while ``CI``
+is set fails instead (CI must run it or go red), and every skipped test is listed at the end with its reason.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,34 @@ import pytest  # noqa: E402
 from dfdetect.config import FaceConfig  # noqa: E402
 
 BITS = 10
+
+# Markers whose tests CI must run: a skip there means a missing install step, not an optional extra.
+REQUIRED_IN_CI = ("browser", "beam", "engine")
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    return str(longrepr[2] if isinstance(longrepr, tuple) else longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if not (report.skipped and os.environ.get("CI")) or hasattr(report, "wasxfail"):
+        return
+    marker = next((m for m in REQUIRED_IN_CI if item.get_closest_marker(m)), None)
+    if marker is not None:
+        report.outcome = "failed"
+        report.longrepr = f"a {marker} test was skipped in CI, which must run it: {_skip_reason(report)}"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = terminalreporter.stats.get("skipped", [])
+    if skipped:
+        terminalreporter.section(f"{len(skipped)} skipped test(s), with reasons")
+        for report in skipped:
+            terminalreporter.write_line(f"{report.nodeid}: {_skip_reason(report)}")
 
 
 def index_frame(i: int, size: tuple[int, int] = (160, 96)) -> np.ndarray:

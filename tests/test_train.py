@@ -64,6 +64,7 @@ def test_killed_run_resumes_at_the_next_epoch(smoke_data, tmp_path):
     assert _epochs(run) == [0, 1, 2]  # continued from the second epoch, did not start over
 
 
+@pytest.mark.engine  # JAX is a dev extra: skipped without it, except in CI (see tests/conftest.py)
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
 def test_one_training_step_on_jax(tmp_path):
     code = """
