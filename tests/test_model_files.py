@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 
 import pytest
@@ -46,3 +47,21 @@ def test_expected_checksums_are_the_documented_ones():
     assert MODELS["short"].sha256.startswith("bbff11ce") and MODELS["full"].sha256.startswith("2c3728e6")
     assert len({m.sha256 for m in MODELS.values()}) == 2
     assert hashlib.sha256(b"").hexdigest() not in {m.sha256 for m in MODELS.values()}
+
+
+@pytest.mark.registry  # the real fallback: `pip download mediapipe==0.10.21` from the package index
+def test_wheel_fallback_downloads_extracts_and_verifies(tmp_path, monkeypatch):
+    log: list[str] = []
+    dest = tmp_path / "from_wheel"
+    got = fetch_models(dest_dir=dest, use_url=False, use_wheel=True, timeout=600, log=log.append)
+    assert set(got) == set(MODELS)
+    for name, spec in MODELS.items():
+        assert got[name] == dest / spec.filename and sha256_of(got[name]) == spec.sha256
+        assert f"{name}: extracted from {model_files.WHEEL_SPEC}" in " ".join(log)
+    # the same wheel with another expected checksum is refused: the extracted file is verified, not trusted
+    wrong = {n: dataclasses.replace(m, sha256="0" * 64) for n, m in MODELS.items()}
+    monkeypatch.setattr(model_files, "MODELS", wrong)
+    with pytest.raises(ModelFileError, match="sha256"):
+        fetch_models(["short"], dest_dir=tmp_path / "wrong", use_url=False, use_wheel=True, timeout=600,
+                     log=log.append)
+    assert not (tmp_path / "wrong" / MODELS["short"].filename).exists()
