@@ -58,10 +58,16 @@ class Detector:
             under ``saved_models/``.
         threshold: decision threshold on the ``fake`` score (default: the card's).
         batch_size: windows per model call.
+        fmt: which copy of the model scores windows: ``keras`` (``model.keras``) or ``saved_model`` (the
+            exported SavedModel's ``serving_default`` signature, what TF Serving runs).
+        model_file: another ``.keras`` file to score with (a run's ``best.keras``, say) while the card and
+            config still come from ``model_dir``; for ``fmt="keras"`` only.
     """
 
+    FORMATS = ("keras", "saved_model")
+
     def __init__(self, model_dir: str | Path | None = None, threshold: float | None = None,
-                 batch_size: int = 8) -> None:
+                 batch_size: int = 8, fmt: str = "keras", model_file: str | Path | None = None) -> None:
         import keras
 
         import dfdetect.layers  # noqa: F401  (registers the custom layers)
@@ -77,7 +83,19 @@ class Detector:
         self.config = load_config(self.model_dir / "config.yaml") if (self.model_dir / "config.yaml").exists() \
             else _config_from_card(self.card)
         self.threshold = float(self.card["threshold"] if threshold is None else threshold)
-        self.model = keras.saving.load_model(self.model_dir / "model.keras", safe_mode=True, compile=False)
+        if fmt not in self.FORMATS:
+            raise ValueError(f"fmt must be one of {', '.join(self.FORMATS)}, got {fmt!r}")
+        if fmt == "saved_model" and model_file is not None:
+            raise ValueError("model_file names a .keras file: it cannot be combined with fmt='saved_model'")
+        self.fmt = fmt
+        if fmt == "keras":
+            path = Path(model_file) if model_file is not None else self.model_dir / "model.keras"
+            self.model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        else:
+            import tensorflow as tf
+
+            self.model = None
+            self._serving = tf.saved_model.load(str(self.model_dir / "saved_model")).signatures["serving_default"]
         self.batch_size = batch_size
         self.faces = FaceDetector(self.config.faces)
 
@@ -91,6 +109,12 @@ class Detector:
         self.close()
 
     def score_windows(self, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        if self.fmt == "saved_model":
+            import tensorflow as tf
+
+            out = self._serving(frames=tf.constant(frames, tf.uint8), audio=tf.constant(audio, tf.float32),
+                                mask=tf.constant(mask, tf.float32))
+            return {h: np.asarray(out[h], np.float32).reshape(-1) for h in HEADS}
         out = self.model.predict_on_batch({"frames": frames, "audio": audio, "mask": mask})
         return {h: np.asarray(out[h], np.float32).reshape(-1) for h in HEADS}
 
