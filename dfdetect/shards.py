@@ -8,7 +8,7 @@ a shard back into numpy for tests and notebooks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,36 @@ LABEL_KEYS = ("fake", "video_fake", "audio_fake", "av_mismatch", "window_fake")
 STRING_KEYS = ("path", "video_id", "group", "dataset", "category", "method", "split")
 
 
+# A window of a partial fake counts as fake when its fake segments cover at least this long: about one frame
+# at 12-15 fps with margin. A segment that merely grazes a window (1 ms, say) puts no fake frame in it, and
+# calling such a window fake would teach the model that original footage is fake.
+MIN_FAKE_OVERLAP_S = 0.1
+_EPS_S = 1e-6  # window starts are k / fps and segments come from JSON: 0.3 - 0.2 must count as 0.1
+
+
+def fake_overlap(segments: Sequence[tuple[float, float]], start: float, end: float) -> float:
+    """Seconds of ``[start, end)`` covered by the union of ``segments`` (overlapping segments count once)."""
+    total, reach = 0.0, start  # reach: where the time already counted ends
+    for a, b in sorted(segments):
+        a, b = max(a, reach), min(b, end)
+        if b > a:
+            total += b - a
+            reach = b
+    return total
+
+
 def window_fake(record: VideoRecord, start: float, seconds: float) -> int:
-    """The window's own label: for partial fakes, 1 if it overlaps a fake segment; else the video label."""
-    if record.fake_segments:
-        end = start + seconds
-        return int(any(a < end and b > start for a, b in record.fake_segments))
-    return record.fake
+    """The label of the window ``[start, start + seconds)``: the video's own label unless it is a partial fake
+    (it has ``fake_segments``); then 1 when the segments cover at least ``MIN_FAKE_OVERLAP_S`` of the window
+    or a whole segment (however short) lies inside it, else 0."""
+    segs = record.fake_segments
+    if not segs:
+        return record.fake
+    end = start + seconds
+    if fake_overlap(segs, start, end) >= MIN_FAKE_OVERLAP_S - _EPS_S:
+        return 1
+    # a fake shorter than the minimum still is one where the window holds all of it (zero-length: nothing)
+    return int(any(b > a and a >= start - _EPS_S and b <= end + _EPS_S for a, b in segs))
 
 
 def encode_png(img: np.ndarray) -> bytes:
