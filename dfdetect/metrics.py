@@ -179,14 +179,15 @@ def binary_report(labels, scores, threshold: float | None = None, bootstrap: int
 
 def merge_segments(windows: Sequence[tuple[float, float, float]], threshold: float,
                    ) -> list[tuple[float, float, float]]:
-    """Windows ``(start, end, score)`` (in time order) scoring at least ``threshold``, merged where they
-    overlap or touch, as ``(start, end, mean score)``: a video's predicted fake segments."""
+    """Windows ``(start, end, score)`` scoring at least ``threshold``, merged where they overlap or touch, as
+    ``(start, end, mean score)`` in time order: a video's predicted fake segments."""
     segs: list[tuple[float, float, list[float]]] = []
-    for start, end, score in windows:
+    # sorted, so that windows given out of order cannot make a segment that ends before it starts
+    for start, end, score in sorted(windows, key=lambda w: (w[0], w[1])):
         if score < threshold:
             continue
         if segs and start <= segs[-1][1] + 1e-6:
-            segs[-1] = (segs[-1][0], end, segs[-1][2] + [score])
+            segs[-1] = (segs[-1][0], max(segs[-1][1], end), segs[-1][2] + [score])
         else:
             segs.append((start, end, [score]))
     return [(a, b, float(np.mean(v))) for a, b, v in segs]
