@@ -447,7 +447,7 @@ def test_predict_video_segments_and_timeline(tmp_path):
     # the next (54..65) is incomplete and dropped.
     clip = talking_clip(tmp_path / "clip.mp4", seconds=5.0, lead_silence=0.55)
     det = Detector.__new__(Detector)  # no exported model to load: the network is replaced (see _ScoreByOrder)
-    det.model, det.config, det.threshold, det.batch_size = _ScoreByOrder(), CFG, 0.5, 3
+    det.model, det.fmt, det.config, det.threshold, det.batch_size = _ScoreByOrder(), "keras", CFG, 0.5, 3
     det.faces = FaceDetector(CFG.faces)  # real face detection and real decoding
     try:
         v = det.predict_video(clip)
