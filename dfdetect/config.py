@@ -18,6 +18,12 @@ from typing import Any
 
 import yaml
 
+from dfdetect.errors import UsageError
+
+
+class ConfigError(UsageError, ValueError):
+    """A bad preset name, config file, field or value: the user's to fix (exit 2)."""
+
 
 @dataclass(frozen=True)
 class MediaConfig:
@@ -230,17 +236,23 @@ def _merge(obj: Any, updates: dict[str, Any]) -> Any:
     changes: dict[str, Any] = {}
     for key, value in updates.items():
         if key not in names:
-            raise ValueError(f"unknown config field {key!r} in {type(obj).__name__}; "
+            raise ConfigError(f"unknown config field {key!r} in {type(obj).__name__}; "
                              f"known: {', '.join(sorted(names))}")
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
-                raise ValueError(f"config section {key!r} needs a mapping, got {value!r}")
+                raise ConfigError(f"config section {key!r} needs a mapping, got {value!r}")
             changes[key] = _merge(current, value)
-        elif isinstance(current, tuple):
-            changes[key] = tuple(value)
         else:
-            changes[key] = type(current)(value) if current is not None and value is not None else value
+            try:
+                if isinstance(current, tuple):
+                    changes[key] = tuple(value)
+                else:
+                    changes[key] = type(current)(value) if current is not None and value is not None else value
+            except (TypeError, ValueError):
+                # a value the user typed (--set, a YAML file): their mistake, not a crash
+                raise ConfigError(f"config field {key!r} in {type(obj).__name__} needs a "
+                                  f"{type(current).__name__}, got {value!r}") from None
     return dataclasses.replace(obj, **changes)
 
 
@@ -284,7 +296,7 @@ def get_config(name: str = "cpu-small") -> Config:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown config preset {name!r}; presets: {', '.join(sorted(PRESETS))}") from None
+        raise ConfigError(f"unknown config preset {name!r}; presets: {', '.join(sorted(PRESETS))}") from None
 
 
 def load_config(source: str | Path | None = None, overrides: list[str] | None = None) -> Config:
@@ -296,8 +308,14 @@ def load_config(source: str | Path | None = None, overrides: list[str] | None = 
     else:
         path = Path(source)
         if not path.exists():
-            raise ValueError(f"{source!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor a file")
-        data = yaml.safe_load(path.read_text()) or {}
+            raise ConfigError(f"{source!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor a file")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ConfigError(f"cannot read config file {source}: {first}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {source} must hold a mapping of sections, got {type(data).__name__}")
         preset, name = data.pop("preset", None), data.pop("name", None)
         cfg = get_config(preset or (name if name in PRESETS else "cpu-small")).override(**data)
         if name:
@@ -306,6 +324,10 @@ def load_config(source: str | Path | None = None, overrides: list[str] | None = 
         key, _, value = item.partition("=")
         section, _, fname = key.partition(".")
         if not fname or not _:
-            raise ValueError(f"override {item!r} must look like section.field=value")
-        cfg = cfg.override(**{section: {fname: yaml.safe_load(value)}})
+            raise ConfigError(f"override {item!r} must look like section.field=value")
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"override {item!r}: {value!r} is not a YAML value") from None
+        cfg = cfg.override(**{section: {fname: parsed}})
     return cfg
