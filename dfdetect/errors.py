@@ -13,6 +13,47 @@ keep working.
 
 from __future__ import annotations
 
+import os
+import tempfile
+import time
+from pathlib import Path
+
 
 class UsageError(Exception):
     """Bad arguments, settings or a missing prerequisite the user can fix; the CLI exits 2."""
+
+
+class BadArgument(UsageError, ValueError):
+    """An argument the command cannot use (a flag value out of range, an output folder of other settings)."""
+
+
+class MissingInput(UsageError, FileNotFoundError):
+    """A file or folder the command needs is missing or is not what it should be (no run folder, no shards)."""
+
+
+def one_line(e: BaseException, limit: int = 200) -> str:
+    """``Type: first line of the message`` (what a results row or one line on stderr can hold)."""
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0][:limit]}" if lines else type(e).__name__
+
+
+def default_log(command: str) -> Path:
+    """Where a command without an output folder of its own writes tracebacks: the system temp folder."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(tempfile.gettempdir()) / f"dfdetect-{command}-{stamp}-{os.getpid()}.log"
+
+
+def log_traceback(path: str | Path, what: str, text: str) -> Path:
+    """Appends a traceback under a dated header to ``path`` and returns the file written: ``path``, or a file in
+    the temp folder when ``path`` cannot be written (a crash report must never be lost to a second error)."""
+    entry = f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {what}\n{text.rstrip()}\n\n"
+    target = Path(path)
+    for candidate in (target, default_log(target.stem)):
+        try:
+            candidate.parent.mkdir(parents=True, exist_ok=True)
+            with open(candidate, "a") as f:
+                f.write(entry)
+            return candidate
+        except OSError:
+            continue
+    return target  # nowhere writable: still name the intended file

@@ -152,6 +152,8 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
 
     from dfdetect import metrics as M
     from dfdetect.config import load_config
+    from dfdetect.errors import BadArgument
+    from dfdetect.pipeline import count_windows
     from dfdetect.preprocess import load_manifest
     from dfdetect.train import load_run_model
 
@@ -161,12 +163,12 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
     model = load_run_model(run, which)
     test_w = window_scores(model, data, config, split, thumbnails=True)
     if test_w.empty:
-        raise ValueError(f"{data} has no windows in split {split!r}")
+        raise BadArgument(f"{data} has no windows in split {split!r}")
     test_v = video_scores(test_w)
-    try:
-        val_v = video_scores(window_scores(model, data, config, "val"))
-    except Exception:  # noqa: BLE001 - no val split: fall back to 0.5 and no temperature
-        val_v = pd.DataFrame()
+    # No val split (or no windows in it): threshold 0.5 and no temperature. Only that case: an exception while
+    # scoring val is a bug and must not pass as a missing split.
+    val_w = window_scores(model, data, config, "val") if count_windows(data, "val") else pd.DataFrame()
+    val_v = video_scores(val_w) if not val_w.empty else pd.DataFrame()
     has_val = not val_v.empty and val_v["fake_label"].nunique() == 2
     threshold = M.best_threshold(val_v["fake_label"], val_v["fake_score"]) if has_val else None
     temperature = M.fit_temperature(val_v["fake_label"], val_v["fake_score"]) if has_val else 1.0

@@ -17,12 +17,13 @@ from typing import Any
 
 from dfdetect import __version__
 from dfdetect.config import Config, load_config
+from dfdetect.errors import MissingInput, UsageError
 from dfdetect.model import HEADS
 
 CARD = "model_card.json"
 
 
-class ModelCardError(ValueError):
+class ModelCardError(UsageError, ValueError):
     """A model folder without a valid card: predict cannot know how to cut windows."""
 
 
@@ -96,7 +97,7 @@ def export_model(run_dir: str | Path, out_dir: str | Path | None = None, which: 
 
     run = Path(run_dir)
     if not (run / "config.yaml").exists():
-        raise FileNotFoundError(f"{run} is not a training run folder (no config.yaml)")
+        raise MissingInput(f"{run} is not a training run folder (no config.yaml)")
     config = load_config(run / "config.yaml")
     out = Path(out_dir) if out_dir else Path("saved_models") / f"export-{run.name}"
     out.mkdir(parents=True, exist_ok=True)

@@ -175,11 +175,15 @@ def run_robustness(run_dir: str | Path, data_dir: str | Path, out_dir: str | Pat
     from tqdm.auto import tqdm
 
     from dfdetect.config import load_config
+    from dfdetect.errors import BadArgument
     from dfdetect.evaluate import video_scores
     from dfdetect.metrics import roc_auc
     from dfdetect.pipeline import make_dataset
     from dfdetect.train import load_run_model
 
+    unknown = sorted(set(names or []) - set(VIDEO) - set(AUDIO))
+    if unknown:
+        raise BadArgument(f"unknown perturbation {', '.join(unknown)}; known: {', '.join([*VIDEO, *AUDIO])}")
     run, out = Path(run_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = load_config(run / "config.yaml")
@@ -190,6 +194,8 @@ def run_robustness(run_dir: str | Path, data_dir: str | Path, out_dir: str | Pat
         {k: v.numpy() for k, v in weights.items()},
         {k: v.numpy() for k, v in meta.items()},
     ) for inputs, targets, weights, meta in make_dataset(data_dir, config, split, batch_size=32, with_meta=True)]
+    if not batches:
+        raise BadArgument(f"{data_dir} has no windows in split {split!r}")
     conditions = [("clean", 0)] + [(n, lvl) for n, (_, levels) in {**VIDEO, **AUDIO}.items()
                                    if names is None or n in names for lvl in range(1, levels + 1)]
     rows = []

@@ -21,6 +21,7 @@ from typing import Any
 import keras
 
 from dfdetect.config import Config, load_config
+from dfdetect.errors import BadArgument, MissingInput
 from dfdetect.model import HEADS, build_model
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
@@ -32,7 +33,7 @@ def get_strategy(name: str = "auto"):
     import tensorflow as tf
 
     if name not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+        raise BadArgument(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
     if keras.backend.backend() != "tensorflow":
         return None  # other backends: plain single-device training
     gpus = tf.config.list_logical_devices("GPU")
@@ -45,7 +46,7 @@ def get_strategy(name: str = "auto"):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if "TF_CONFIG" not in os.environ:
-        raise ValueError("multi_worker needs TF_CONFIG describing the cluster (see the README)")
+        raise BadArgument("multi_worker needs TF_CONFIG describing the cluster (see the README)")
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
@@ -73,7 +74,7 @@ def _finished_run(out: Path, config: Config) -> dict[str, Any] | None:
     if not (summary.exists() and (out / "best.keras").exists() and stored.exists()):
         return None
     if load_config(stored) != config:
-        raise ValueError(f"{out} holds a finished run with another config: choose another output folder, or "
+        raise BadArgument(f"{out} holds a finished run with another config: choose another output folder, or "
                          "delete it to train again")
     print(f"{out} is already trained (summary.json): nothing to do; delete it to train again", flush=True)
     return {**json.loads(summary.read_text()), "already_finished": True}
@@ -109,7 +110,7 @@ def train(
     n_train = count_windows(data_dir, "train")
     n_val = count_windows(data_dir, "val")
     if n_train == 0:
-        raise ValueError(f"{data_dir} has no training windows (split 'train' in windows.csv)")
+        raise BadArgument(f"{data_dir} has no training windows (split 'train' in windows.csv)")
     batch = tc.batch_size
     steps = tc.steps_per_epoch or max(1, math.ceil(n_train / batch))
     train_ds = make_dataset(data_dir, config, "train", training=True, repeat=True, drop_remainder=replicas > 1)
@@ -154,5 +155,5 @@ def load_run_model(run_dir: str | Path, which: str = "best") -> keras.Model:
 
     path = Path(run_dir) / f"{which}.keras"
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: is {run_dir} a training run folder?")
+        raise MissingInput(f"{path} not found: is {run_dir} a training run folder?")
     return keras.saving.load_model(path, safe_mode=True, compile=False)

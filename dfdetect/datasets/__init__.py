@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dfdetect.datasets.avdeepfake1m import AVDeepfake1M
-from dfdetect.datasets.base import DatasetError, Reader
+from dfdetect.datasets.base import DatasetError, DatasetProblem, Reader
 from dfdetect.datasets.celebdf import CelebDF
 from dfdetect.datasets.deepfaketimit import DeepfakeTIMIT
 from dfdetect.datasets.dfdc import DFDC, DFDCPreview
@@ -30,7 +30,7 @@ from dfdetect.records import VideoRecord
 READERS: list[type[Reader]] = [SynthBenchmark, FakeAVCeleb, LAVDF, AVDeepfake1M, DFDCPreview, DFDC, FaceForensics,
                                CelebDF, DeepfakeTIMIT, CSVList, RealFakeFolders]
 
-__all__ = ["READERS", "DatasetError", "Reader", "assign_splits", "detect", "inspect", "read", "split_leaks"]
+__all__ = ["READERS", "DatasetError", "DatasetProblem", "Reader", "assign_splits", "detect", "inspect", "read", "split_leaks"]
 
 
 def detect(path: str | Path, strict: bool = False, check_files: bool = True) -> Reader | None:

@@ -7,19 +7,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from dfdetect.errors import UsageError
 from dfdetect.media import VIDEO_EXTENSIONS
 from dfdetect.records import VideoRecord
 
 
-class DatasetError(ValueError):
-    """A dataset problem that stops reading (always in ``strict`` mode; for unreadable metadata anyway)."""
+class DatasetError(UsageError, ValueError):
+    """A dataset that cannot be read (no known layout, unreadable metadata): the user's to fix, exit 2."""
+
+
+class DatasetProblem(DatasetError):
+    """A bad row in ``strict`` mode: what non-strict reading lists in ``problems`` (``datasets inspect``
+    exits 3 for it either way)."""
 
 
 class Reader:
     """One public dataset's layout. Subclasses set ``name`` and implement ``matches`` and ``_read``.
 
     ``records(root)`` yields ``VideoRecord``s; rows it cannot use are skipped and described in
-    ``problems`` (``file:line: reason``), or raise ``DatasetError`` when ``strict``.
+    ``problems`` (``file:line: reason``), or raise ``DatasetProblem`` when ``strict``.
     """
 
     name = "base"
@@ -41,7 +47,7 @@ class Reader:
     def problem(self, where: str, reason: str) -> None:
         msg = f"{where}: {reason}"
         if self.strict:
-            raise DatasetError(msg)
+            raise DatasetProblem(msg)
         self.problems.append(msg)
         self.skipped += 1
 
