@@ -271,6 +271,9 @@ class MediaReader:
                 kind = "audio-only file" if container.streams.audio else "no streams"
                 raise MediaError(f"no video stream ({kind})")
             vstream = container.streams.video[0]
+            fmt = container.format.name
+            if fmt in ("image2", "image2pipe") or fmt.endswith("_pipe"):  # FFmpeg's demuxers of still images
+                raise MediaError(f"a still image ({vstream.codec_context.name}), not a video")
             vstream.thread_type = "AUTO"  # frame threads: decoding dominates preprocessing
             astream = container.streams.audio[0] if (self.want_audio and container.streams.audio) else None
             self.has_audio = astream is not None
