@@ -4,13 +4,16 @@ Windows slide over the whole video; each is scored by all four heads; window sco
 and the confident-windows rule of the DFDC winner) into the video's scores; contiguous windows above the
 threshold become fake segments. A verdict always says how much was really seen (windows scored, the share of
 frames with a face, whether there was audio) and how long it took. A video with no usable face or no audio is
-scored on what it has and says so; an unreadable file is a ``failed`` verdict with a one-line reason.
+scored on what it has and says so; an unreadable file is a ``failed`` verdict with a one-line reason; an
+unexpected exception (a bug, not bad media) is an ``error`` verdict (``internal error: Type: message``) that
+carries its traceback for the caller's log.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import traceback as tb
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from dfdetect.config import load_config
+from dfdetect.errors import MissingInput, one_line
 from dfdetect.export import latest_export, read_card
 from dfdetect.media import MediaError
 from dfdetect.model import HEADS
@@ -28,7 +32,9 @@ VERDICT_FIELDS = ["path", "status", "reason", "score", "label", "video_fake", "a
 
 @dataclass
 class Verdict:
-    """The answer for one video (``status`` ok or failed; scores are None when failed)."""
+    """The answer for one video: ``status`` ok, failed (bad media; ``reason`` says why) or error (a bug:
+    ``reason`` is ``internal error: ...``, ``traceback`` the full one, kept out of ``to_dict`` and the
+    output rows); scores are None unless ok."""
 
     path: str
     status: str = "ok"
@@ -45,9 +51,12 @@ class Verdict:
     timeline: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     score_confident: float | None = None
+    traceback: str = field(default="", repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        del d["traceback"]  # for the log, not for the results
+        return d
 
 
 class Detector:
@@ -76,8 +85,8 @@ class Detector:
         if model_dir is None:
             model_dir = latest_export()
             if model_dir is None:
-                raise FileNotFoundError("no exported model found under saved_models/: run `dfdetect demo`, or "
-                                        "`dfdetect train` then `dfdetect export --model RUN`, or pass --model DIR")
+                raise MissingInput("no exported model found under saved_models/: run `dfdetect demo`, or "
+                                   "`dfdetect train` then `dfdetect export --model RUN`, or pass --model DIR")
         self.model_dir = Path(model_dir)
         self.card = read_card(self.model_dir)
         self.config = load_config(self.model_dir / "config.yaml") if (self.model_dir / "config.yaml").exists() \
@@ -90,11 +99,15 @@ class Detector:
         self.fmt = fmt
         if fmt == "keras":
             path = Path(model_file) if model_file is not None else self.model_dir / "model.keras"
+            if not path.is_file():
+                raise MissingInput(f"{path} not found: export the run again with `dfdetect export --model RUN`")
             self.model = keras.saving.load_model(path, safe_mode=True, compile=False)
         else:
             import tensorflow as tf
 
             self.model = None
+            if not (self.model_dir / "saved_model").is_dir():
+                raise MissingInput(f"{self.model_dir / 'saved_model'} not found: export the run again")
             self._serving = tf.saved_model.load(str(self.model_dir / "saved_model")).signatures["serving_default"]
         self.batch_size = batch_size
         self.faces = FaceDetector(self.config.faces)
@@ -119,8 +132,8 @@ class Detector:
         return {h: np.asarray(out[h], np.float32).reshape(-1) for h in HEADS}
 
     def predict_video(self, path: str | Path, keep_windows: bool = False) -> Verdict:
-        """Scores one video. Never raises for a bad file: the verdict says ``failed`` and why."""
-        from dfdetect.evaluate import confident_mean
+        """Scores one video. Never raises for a file (Ctrl-C aside): a bad one is ``failed`` with its reason,
+        an unexpected exception is ``error`` with ``internal error: Type: message`` and its traceback."""
         from dfdetect.windows import VideoSummary, extract_windows
 
         t0 = time.time()
@@ -151,13 +164,27 @@ class Detector:
             flush()
         except MediaError as e:
             v.status, v.reason = "failed", str(e)
-        except Exception as e:  # noqa: BLE001 - one bad file must not end a batch
-            v.status, v.reason = "failed", f"internal error: {type(e).__name__}: {str(e)[:200]}"
+        except Exception as e:  # noqa: BLE001 - a bug must not end a batch, nor pass as a bad file
+            v.status, v.reason, v.traceback = "error", f"internal error: {one_line(e)}", tb.format_exc()
         v.seconds = round(time.time() - t0, 3)
         v.face_ratio = round(summary.face_ratio, 4)
         v.has_audio = bool(summary.has_audio)
-        if v.status == "failed":
+        if v.status != "ok":
             return v
+        try:
+            self._conclude(v, scores, starts, summary)
+        except Exception as e:  # noqa: BLE001 - the same contract for a bug in the aggregation
+            return Verdict(path=v.path, status="error", reason=f"internal error: {one_line(e)}",
+                           traceback=tb.format_exc(), seconds=v.seconds, face_ratio=v.face_ratio,
+                           has_audio=v.has_audio)
+        if keep_windows:
+            v._windows = kept  # type: ignore[attr-defined]  (for explanations)
+        return v
+
+    def _conclude(self, v: Verdict, scores: dict[str, list[float]], starts: list[float], summary) -> None:
+        """Fills an ``ok`` verdict from its window scores: video scores, label, timeline, segments, notes."""
+        from dfdetect.evaluate import confident_mean
+
         fake = np.array(scores["fake"])
         v.windows = len(fake)
         v.score = float(fake.mean())
@@ -179,9 +206,6 @@ class Detector:
         if summary.trimmed:
             notes.append(f"{summary.trimmed:.2f} s of leading silence skipped")
         v.reason = "; ".join(notes)
-        if keep_windows:
-            v._windows = kept  # type: ignore[attr-defined]  (for explanations)
-        return v
 
 
 def verdict_row(v: Verdict) -> dict[str, Any]:

@@ -7,7 +7,10 @@ Crash safety, the whole design in four lines:
   ``windows.csv`` and finally its row to ``manifest.csv`` (the commit point);
 * on a rerun, shards are truncated to the last committed byte, uncommitted window rows dropped, and every
   video with a manifest row skipped: a killed run resumes with no duplicate and no half-written record;
-* a failure (bad file, or a worker process that crashed) is a ``failed`` row with a one-line reason.
+* a bad file (or a worker process that died in the decoder) is a ``failed`` row with a one-line reason;
+* an unexpected exception on one file is a bug, not a verdict on the file: an ``error`` row (``internal error:
+  Type: message``), its traceback in ``OUT/logs/preprocess.log``, the batch goes on, the run ends with exit
+  code 1, and the next run retries that file.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import shutil
 import sys
 import time
+import traceback
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -31,6 +35,7 @@ from typing import Any
 import yaml
 
 from dfdetect.config import Config, get_config
+from dfdetect.errors import BadArgument, MissingInput, log_traceback, one_line
 from dfdetect.media import VIDEO_EXTENSIONS, MediaError
 from dfdetect.records import VideoRecord
 
@@ -154,7 +159,8 @@ def _close_worker() -> None:
 
 def process_video(record: VideoRecord, config: Config, tmp_path: str) -> dict[str, Any]:
     """Extracts one video's windows into ``tmp_path`` (a TFRecord file). Returns its manifest fields and
-    window rows. Never raises for a bad file: the failure is in the result."""
+    window rows. Never raises for a file: a bad one is ``failed`` with its reason, an unexpected exception is
+    ``error`` with ``internal error: ...`` and the ``traceback`` in the result."""
     from dfdetect.shards import serialize_window, window_fake
     from dfdetect.windows import VideoSummary, extract_windows
 
@@ -203,10 +209,9 @@ def process_video(record: VideoRecord, config: Config, tmp_path: str) -> dict[st
         result["reason"] = "; ".join(notes)
     except MediaError as e:
         result.update(status="failed", reason=str(e), windows=0, window_rows=[])
-    except Exception as e:  # a bug or an odd file we did not foresee: report it, keep the batch going
-        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
-        result.update(status="failed", reason=f"internal error: {type(e).__name__}: {msg}", windows=0,
-                      window_rows=[])
+    except Exception as e:  # noqa: BLE001 - a bug, not bad media: say so, keep the batch going
+        result.update(status="error", reason=f"internal error: {one_line(e)}", windows=0, window_rows=[],
+                      traceback=traceback.format_exc())
     result.update(
         face_ratio=round(summary.face_ratio, 4), has_audio=int(summary.has_audio),
         duration=round(summary.duration, 3), max_faces=summary.max_faces, trimmed_s=round(summary.trimmed, 3),
@@ -230,13 +235,17 @@ class RunSummary:
     total: int = 0
     skipped: int = 0  # already done in an earlier run
     ok: int = 0
-    failed: int = 0
+    failed: int = 0  # bad inputs (status failed)
     windows: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    errors: int = 0  # inputs that hit a bug (status error; retried by the next run)
+    crashes: list[tuple[str, str]] = field(default_factory=list)
+    log: Path | None = None  # where the tracebacks of ``crashes`` are
 
     @property
     def exit_code(self) -> int:
-        return 3 if self.failed else 0
+        """1 if an input hit a bug, else 3 if an input was bad, else 0 (the CLI's contract)."""
+        return 1 if self.errors else 3 if self.failed else 0
 
 
 def _names(shard_index: int, num_shards: int) -> tuple[str, str, str]:
@@ -244,6 +253,13 @@ def _names(shard_index: int, num_shards: int) -> tuple[str, str, str]:
         return "manifest.csv", "windows.csv", "shard-"
     tag = f"{shard_index:03d}-of-{num_shards:03d}"
     return f"manifest-{tag}.csv", f"windows-{tag}.csv", f"shard-{tag}-"
+
+
+def log_path(out_dir: str | Path, shard_index: int = 0, num_shards: int = 1) -> Path:
+    """Where a run writes the tracebacks of unexpected errors: ``OUT/logs/preprocess.log`` (one file per
+    ``--shard-index`` part when machines share the job)."""
+    name = "preprocess.log" if num_shards == 1 else f"preprocess-{shard_index:03d}-of-{num_shards:03d}.log"
+    return Path(out_dir) / "logs" / name
 
 
 def _read_csv_rows(path: Path) -> list[dict[str, str]]:
@@ -298,7 +314,7 @@ def load_manifest(out_dir: str | Path):
 
     parts = sorted(Path(out_dir).glob("manifest*.csv"))
     if not parts:
-        raise FileNotFoundError(f"no manifest*.csv in {out_dir}: run `dfdetect preprocess` first")
+        raise MissingInput(f"no manifest*.csv in {out_dir}: run `dfdetect preprocess` first")
     df = pd.concat([pd.read_csv(p, keep_default_na=False) for p in parts], ignore_index=True)
     return df.drop_duplicates("path", keep="last").reset_index(drop=True)
 
@@ -320,7 +336,7 @@ def _check_config(out: Path, config: Config) -> None:
     if path.exists():
         old = yaml.safe_load(path.read_text()) or {}
         if {k: old.get(k) for k in current} != current:
-            raise ValueError(f"{out} was preprocessed with different settings ({path}); "
+            raise BadArgument(f"{out} was preprocessed with different settings ({path}); "
                              "use a new --out folder or the same --config")
     else:
         path.write_text(yaml.safe_dump({**current, "preset": config.name}, sort_keys=False))
@@ -399,14 +415,15 @@ def preprocess(
             machines can share one job; each writes its own manifest and shards.
         workers: worker processes (default ``config.preprocess.workers``; 0 = one per core; 1 = in this
             process, without crash isolation).
-        retry_failed: process again the inputs that failed in an earlier run.
+        retry_failed: process again the inputs that failed in an earlier run (inputs that hit an internal
+            error, status ``error``, are retried anyway).
         progress: show a progress bar.
     """
     from tqdm.auto import tqdm
 
     config = config or get_config()
     if not 0 <= shard_index < num_shards:
-        raise ValueError(f"--shard-index must be in [0, {num_shards}), got {shard_index}")
+        raise BadArgument(f"--shard-index must be in [0, {num_shards}), got {shard_index}")
     out = Path(out_dir)
     (out / "shards").mkdir(parents=True, exist_ok=True)
     _check_config(out, config)
@@ -447,10 +464,13 @@ def preprocess(
 
     def done_before(r: VideoRecord) -> bool:
         row = committed.get(r.path)
-        return row is not None and not (retry_failed and row.get("status") != "ok")
+        if row is None or row.get("status") == "error":
+            return False  # an `error` row was a bug, not a verdict on the file: always try it again
+        return not (retry_failed and row.get("status") != "ok")
 
     todo = [r for r in records if not done_before(r)]
-    summary = RunSummary(out_dir=out, manifest=manifest_path, total=len(records), skipped=len(records) - len(todo))
+    summary = RunSummary(out_dir=out, manifest=manifest_path, total=len(records), skipped=len(records) - len(todo),
+                         log=log_path(out, shard_index, num_shards))
     for r in records:
         row = committed.get(r.path)
         if row is not None and done_before(r):
@@ -495,16 +515,22 @@ def preprocess(
                 rel = f"shards/{target.name}"
                 row.update(shard=rel, offset=offset, length=length)
                 windows_log.write([{**w, "shard": rel} for w in res["window_rows"]])
+            if res["status"] == "error":  # the traceback is on disk before the row that points to it
+                summary.log = log_traceback(summary.log, f"internal error on {rec.path}", res.get("traceback", ""))
             manifest.write([row])  # the commit point
             tmp.unlink(missing_ok=True)
             if res["status"] == "ok":
                 summary.ok += 1
                 summary.windows += res["windows"]
+            elif res["status"] == "error":
+                summary.errors += 1
+                summary.crashes.append((rec.path, res["reason"]))
             else:
                 summary.failed += 1
                 summary.failures.append((rec.path, res["reason"]))
             bar.update(1)
-            bar.set_postfix(ok=summary.ok, failed=summary.failed, windows=summary.windows, refresh=False)
+            bar.set_postfix(ok=summary.ok, failed=summary.failed, errors=summary.errors, windows=summary.windows,
+                            refresh=False)
     finally:
         bar.close()
         manifest.close()
