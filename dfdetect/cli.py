@@ -1,7 +1,9 @@
 """The ``dfdetect`` command line: one thin entry point over the package.
 
 Exit codes: 0 every input handled, 3 some inputs failed (each with its reason in the output), 2 usage
-errors, 1 an internal error. A verdict is data in the output, never an exit code.
+errors (a ``dfdetect.errors.UsageError``: bad flags, missing folders, bad config...), 1 an internal error (any
+other exception: a bug; its traceback goes to the command's log file, see ``LOGS``), 130 Ctrl-C. A verdict is
+data in the output, never an exit code.
 """
 
 from __future__ import annotations
@@ -10,13 +12,41 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+from dfdetect.errors import UsageError, default_log, log_traceback, one_line
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "UsageError",
+           "build_parser", "main"]
+
+# Where each command writes the traceback of an internal error (`_log_path` computes the file).
+LOGS = {
+    "preprocess": "OUT/logs/preprocess.log",
+    "synth": "OUT/logs/synth.log",
+    "train": "RUN/logs/train.log",
+    "evaluate": "REPORT_DIR/evaluate.log",
+    "robustness": "REPORT_DIR/robustness.log",
+    "export": "RUN/logs/export.log",
+    "predict": "next to --csv FILE (FILE with .log), else $TMPDIR/dfdetect-predict-TIME-PID.log",
+    "demo": "ROOT/reports/demo-CONFIG/demo.log",
+}
+RESUMABLE = {"preprocess", "synth", "train", "demo"}
 
 
-class UsageError(Exception):
-    """Bad arguments or a missing prerequisite the user can fix; exit code 2."""
+def _exit_epilog(command: str | None = None) -> str:
+    """The exit-code paragraph of ``--help``, with where ``command`` (or each command) logs tracebacks."""
+    if command:
+        where = LOGS.get(command, f"$TMPDIR/dfdetect-{command}-TIME-PID.log")
+    else:
+        where = "; ".join(f"{c} {p}" for c, p in LOGS.items())
+        where += "; others $TMPDIR/dfdetect-COMMAND-TIME-PID.log"
+    return ("Exit codes: 0 every input handled; 3 some inputs failed (each with its reason in the output); "
+            "2 usage error (bad flags or values, missing folders, bad config); 1 internal error (a bug: one "
+            "line on stderr names the log file holding the traceback); 130 interrupted (Ctrl-C). "
+            f"Tracebacks: {where}.")
 
 
 def _quiet_logs() -> None:
@@ -26,14 +56,13 @@ def _quiet_logs() -> None:
 
 # --- models ------------------------------------------------------------------------------------------------
 def cmd_models_fetch(args: argparse.Namespace) -> int:
-    from dfdetect.model_files import ModelFileError, fetch_models
+    from dfdetect.model_files import fetch_models
 
-    try:
-        paths = fetch_models(names=args.name or None, source=args.source, dest_dir=args.dir,
-                             use_url=not args.no_url, log=lambda m: print(m, file=sys.stderr))
-    except ModelFileError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_INTERNAL
+    if args.source is not None and not Path(args.source).exists():
+        raise UsageError(f"--source {args.source} not found")
+    # ModelFileError (no source reachable, a checksum mismatch) is the user's to fix: main() exits 2
+    paths = fetch_models(names=args.name or None, source=args.source, dest_dir=args.dir,
+                         use_url=not args.no_url, log=lambda m: print(m, file=sys.stderr))
     for name, path in paths.items():
         print(f"{name}\t{path}")
     return EXIT_OK
@@ -69,22 +98,41 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
     from dfdetect.preprocess import preprocess
 
     cfg = load_config(args.config, args.set)
+    _check_workers(args.workers)
     summary = preprocess(args.inputs, args.out, config=cfg, shard_index=args.shard_index,
                          num_shards=args.num_shards, workers=args.workers, retry_failed=args.retry_failed,
                          progress=not args.no_progress)
-    print(f"{summary.ok} ok, {summary.failed} failed, {summary.windows} windows "
+    errors = f"{summary.errors} internal errors, " if summary.errors else ""
+    print(f"{summary.ok} ok, {summary.failed} failed, {errors}{summary.windows} windows "
           f"({summary.skipped} done in an earlier run) -> {summary.manifest}")
     for path, reason in summary.failures[:20]:
         print(f"  failed: {path}: {reason}", file=sys.stderr)
     if len(summary.failures) > 20:
         print(f"  ... and {len(summary.failures) - 20} more in {summary.manifest}", file=sys.stderr)
+    _report_crashes(summary.crashes, summary.log)
     return summary.exit_code
+
+
+def _check_workers(workers: int | None) -> None:
+    if workers is not None and workers < 0:
+        raise UsageError(f"--workers must be 0 (one per core) or more, got {workers}")
+
+
+def _report_crashes(crashes: list[tuple[str, str]], log: Path | None, limit: int = 20) -> None:
+    """One line on stderr per input that hit an internal error, naming the log that holds its traceback."""
+    for path, reason in crashes[:limit]:
+        print(f"{path}: {reason} (traceback: {log})", file=sys.stderr)
+    if len(crashes) > limit:
+        print(f"... and {len(crashes) - limit} more internal errors (tracebacks: {log})", file=sys.stderr)
 
 
 # --- synth and datasets ------------------------------------------------------------------------------------
 def cmd_synth(args: argparse.Namespace) -> int:
     from dfdetect.synth import synthesize
 
+    if args.n < 1:
+        raise UsageError(f"--n must be at least 1, got {args.n}")
+    _check_workers(args.workers)
     meta = synthesize(args.out, n=args.n, seed=args.seed, difficulty=args.difficulty, workers=args.workers,
                       progress=not args.no_progress, silence_shortcut=args.silence_shortcut)
     print(f"{args.n} clips ({args.difficulty}) -> {meta.parent}\n  {meta}\n  {meta.parent / 'metadata.json'}"
@@ -93,15 +141,19 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets_inspect(args: argparse.Namespace) -> int:
-    from dfdetect.datasets import DatasetError, inspect
+    from dfdetect.datasets import DatasetError, DatasetProblem, inspect
 
+    if not Path(args.path).exists():
+        raise UsageError(f"{args.path} not found")
     try:
         info = inspect(args.path, strict=args.strict)
     except DatasetError as e:
         if args.json:
             print(json.dumps({"path": args.path, "error": str(e)}))
         print(f"error: {e}", file=sys.stderr)
-        return EXIT_PARTIAL if args.strict else EXIT_USAGE
+        # a bad row (--strict stops at the first) is a finding about the data, as without --strict: 3; a
+        # folder that is no known dataset, or metadata that cannot be read, is the user's to fix: 2
+        return EXIT_PARTIAL if isinstance(e, DatasetProblem) else EXIT_USAGE
     if args.json:
         print(json.dumps(info))
     else:
@@ -126,6 +178,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.set)
     if not Path(args.data).is_dir():
         raise UsageError(f"--data {args.data} is not a folder; run `dfdetect preprocess ... --out DIR` first")
+    _require_shards(args.data)
     summary = train(args.data, args.out, cfg, strategy=args.strategy, epochs=args.epochs,
                     verbose=2 if args.no_progress else "auto")
     print(json.dumps(summary, indent=1))
@@ -133,11 +186,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _require_shards(data: str) -> None:
+    if not any((Path(data) / "shards").glob("*.tfrecord")):
+        raise UsageError(f"no shards in {Path(data) / 'shards'}: --data DIR must be a `dfdetect preprocess` "
+                         "folder with at least one usable video")
+
+
 def _require_run_and_data(args: argparse.Namespace) -> None:
-    for need, what in ((Path(args.model) / "config.yaml", "--model RUN (a `dfdetect train` folder)"),
-                       (Path(args.data) / "shards", "--data DIR (a `dfdetect preprocess` folder)")):
-        if not need.exists():
-            raise UsageError(f"{need} not found: {what}")
+    need = Path(args.model) / "config.yaml"
+    if not need.exists():
+        raise UsageError(f"{need} not found: --model RUN must be a `dfdetect train` folder")
+    _require_shards(args.data)
 
 
 # --- evaluate --------------------------------------------------------------------------------------------
@@ -160,7 +219,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_robustness(args: argparse.Namespace) -> int:
     from dfdetect.robustness import run_robustness
 
-    _require_run_and_data(args)
+    _require_run_and_data(args)  # (an unknown --only name is a UsageError from run_robustness)
     df = run_robustness(args.model, args.data, args.out, split=args.split, names=args.only)
     print(df.to_string(index=False))
     print(f"chart: {Path(args.out) / 'robustness.png'}\ntable: {Path(args.out) / 'robustness.csv'}")
@@ -197,17 +256,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from tqdm.auto import tqdm
 
-    from dfdetect.export import ModelCardError
     from dfdetect.predict import VERDICT_FIELDS, Detector, verdict_row
 
     videos = _expand_videos(args.videos)
     if not videos:
-        raise UsageError("no videos found in the given paths")
-    try:
-        det = Detector(args.model, threshold=args.threshold)
-    except (FileNotFoundError, ModelCardError) as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(f"no videos found in {' '.join(args.videos)} (extensions: see dfdetect.media)")
+    det = Detector(args.model, threshold=args.threshold)  # no model, no card: a UsageError (exit 2)
     failed = 0
+    crashes: list[tuple[str, str]] = []
+    log = _log_path(args)
     writer = fh = None
     if args.csv:
         fh = open(args.csv, "w", newline="")
@@ -225,7 +282,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
                     print(f"  explanation: {f}", file=sys.stderr)
             else:
                 v = det.predict_video(path)
-            failed += v.status != "ok"
+            if v.status == "error":  # a bug, not bad media: traceback to the log now, exit 1 at the end
+                log = log_traceback(log, f"dfdetect predict: internal error on {path}", v.traceback)
+                crashes.append((str(path), v.reason))
+            failed += v.status == "failed"
             d = v.to_dict()
             if writer is not None:
                 writer.writerow(verdict_row(v))
@@ -240,14 +300,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
                           f"{v.face_ratio:.0%} of frames, audio {'yes' if v.has_audio else 'no'}; fake segments: "
                           f"{segs}" + (f"; {v.reason}" if v.reason else ""), flush=True)
                 else:
-                    print(f"{path}: failed: {v.reason}", flush=True)
+                    print(f"{path}: {v.status}: {v.reason}", flush=True)
     finally:
         det.close()
         if fh is not None:
             fh.close()
     if args.csv:
-        print(f"{len(videos)} videos, {failed} failed -> {args.csv}", file=sys.stderr)
-    return EXIT_PARTIAL if failed else EXIT_OK
+        errors = f", {len(crashes)} internal errors" if crashes else ""
+        print(f"{len(videos)} videos, {failed} failed{errors} -> {args.csv}", file=sys.stderr)
+    _report_crashes(crashes, log)
+    return EXIT_INTERNAL if crashes else EXIT_PARTIAL if failed else EXIT_OK
 
 
 # --- demo ------------------------------------------------------------------------------------------------
@@ -269,9 +331,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     root = Path(args.root)
     raw, processed = root / "data" / "raw" / "synth", root / "data" / "processed" / "synth"
-    run, report = root / "saved_models" / f"demo-{args.config}", root / "reports" / f"demo-{args.config}"
+    run, report = root / "saved_models" / f"demo-{args.config}", _demo_report(args)
     export_dir = root / "saved_models" / f"demo-{args.config}-export"
     cfg = load_config(args.config, args.set)
+    crashes: list[tuple[str, str]] = []
+    log = _log_path(args)
     t0 = time.time()
 
     def step(i: int, text: str) -> None:
@@ -283,7 +347,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     synthesize(raw, n=args.n, seed=0)
     step(3, f"preprocess -> {processed}")
     s = preprocess([raw], processed, config=cfg)
-    print(f"    {s.ok} videos, {s.windows} windows, {s.failed} failed")
+    print(f"    {s.ok} videos, {s.windows} windows, {s.failed} failed"
+          + (f", {s.errors} internal errors (tracebacks: {s.log})" if s.errors else ""))
+    crashes += [(p, f"{r} (traceback: {s.log})") for p, r in s.crashes]
     step(4, f"train {cfg.name} -> {run}")
     train(processed, run, cfg, epochs=args.epochs)
     step(5, f"evaluate -> {report}")
@@ -298,7 +364,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     rows = []
     with Detector(export_dir) as det:
         for path in tqdm(test["path"], unit="video", desc="predict", file=sys.stderr):
-            rows.append(verdict_row(det.predict_video(path)))
+            v = det.predict_video(path)
+            if v.status == "error":
+                log = log_traceback(log, f"dfdetect demo: internal error on {path}", v.traceback)
+                crashes.append((path, f"{v.reason} (traceback: {log})"))
+            rows.append(verdict_row(v))
     preds = pd.DataFrame(rows, columns=VERDICT_FIELDS)
     preds.to_csv(report / "predictions.csv", index=False)
     acc = prediction_accuracy(preds, test)
@@ -309,7 +379,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\ndone in {(time.time() - t0) / 60:.1f} min\n  report:      {report / 'report.html'}\n"
           f"  model:       {export_dir}\n  predictions: {report / 'predictions.csv'} (accuracy: "
           f"{report / 'predict_accuracy.csv'})\n  next:        dfdetect predict VIDEO --model {export_dir}")
-    return EXIT_OK
+    for path, reason in crashes:  # every step finished, but a bug hit these inputs: exit 1
+        print(f"{path}: {reason}", file=sys.stderr)
+    return EXIT_INTERNAL if crashes else EXIT_OK
+
+
+def _demo_report(args: argparse.Namespace) -> Path:
+    return Path(args.root) / "reports" / f"demo-{args.config}"
 
 
 # --- parser ------------------------------------------------------------------------------------------------
@@ -323,8 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="dfdetect",
         description="Multimodal deepfake video detection: face track + voice + their agreement.",
-        epilog="Exit codes: 0 all inputs handled, 3 some inputs failed (reasons in the output), "
-               "2 usage error, 1 internal error.",
+        epilog=_exit_epilog(),
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -359,7 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--workers", type=int, help="worker processes (0 = one per core)")
     pre.add_argument("--shard-index", type=int, default=0, help="this machine's part of the input list")
     pre.add_argument("--num-shards", type=int, default=1, help="how many machines share the input list")
-    pre.add_argument("--retry-failed", action="store_true", help="retry inputs that failed in an earlier run")
+    pre.add_argument("--retry-failed", action="store_true",
+                     help="retry inputs that failed in an earlier run (inputs that hit an internal error, "
+                          "status 'error', are retried anyway)")
     pre.add_argument("--no-progress", action="store_true", help="no progress bar")
     pre.set_defaults(func=cmd_preprocess)
 
@@ -388,7 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Recognises FakeAVCeleb, DFDC, DFDC preview, FaceForensics++, Celeb-DF v2, LAV-DF, "
                     "AV-Deepfake1M, DeepfakeTIMIT, the built-in benchmark, real/ + fake/ folders and CSV lists "
                     "(path,label[,group]). Exit 3 when problems were found (missing files, unknown labels, "
-                    "duplicates, groups split across sides).")
+                    "duplicates, groups split across sides; with --strict, at the first one), 2 when PATH is "
+                    "no known dataset or its metadata cannot be read.")
     ins.add_argument("path")
     ins.add_argument("--json", action="store_true", help='one object: {"layout", "videos", "labels", '
                                                          '"categories", "splits", "problems", ...}')
@@ -454,8 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
         "predict", help="score videos: verdict, per-modality scores, timeline, fake segments",
         description="Scores each video (folders are searched) with an exported model. A verdict says how much "
                     "was seen (windows, share of frames with a face, audio or not). Bad files get status "
-                    "'failed' with a reason and the batch goes on; exit code 3 if any failed. The verdict "
-                    "itself is data, never the exit code.")
+                    "'failed' with a reason and the batch goes on; exit code 3 if any failed. A file that "
+                    "hits a bug gets status 'error' (reason 'internal error: ...', traceback in the log) and "
+                    "the batch goes on; exit code 1. The verdict itself is data, never the exit code.")
     pr.add_argument("videos", nargs="+", help="videos or folders")
     pr.add_argument("--model", help="exported model folder (default: the latest under saved_models/)")
     pr.add_argument("--json", action="store_true", help="one JSON object per video on stdout")
@@ -478,26 +557,76 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
     _config_args(demo, "train.epochs=5")
     demo.set_defaults(func=cmd_demo)
+    for name, command in (("models-fetch", fetch), ("probe", probe), ("preprocess", pre), ("synth", syn),
+                          ("datasets-inspect", ins), ("train", tr), ("evaluate", ev), ("robustness", rob),
+                          ("export", exp), ("predict", pr), ("demo", demo)):
+        command.epilog = _exit_epilog(name)
     return p
 
 
+def _command(args: argparse.Namespace) -> str:
+    """``preprocess``, ``models-fetch``, ``datasets-inspect``...: the subcommand, as a file name part."""
+    sub = getattr(args, "models_command", None) or getattr(args, "datasets_command", None)
+    return f"{args.command}-{sub}" if sub else args.command
+
+
+def _log_path(args: argparse.Namespace) -> Path:
+    """The file that receives this command's tracebacks (``LOGS``); one per run."""
+    if getattr(args, "log_file", None) is None:
+        args.log_file = _pick_log(args)
+    return args.log_file
+
+
+def _pick_log(args: argparse.Namespace) -> Path:
+    cmd = args.command
+    if cmd == "preprocess":
+        from dfdetect.preprocess import log_path
+
+        return log_path(args.out, args.shard_index, args.num_shards)
+    if cmd == "synth":
+        return Path(args.out) / "logs" / "synth.log"
+    if cmd == "train":
+        return Path(args.out) / "logs" / "train.log"
+    if cmd in ("evaluate", "robustness"):
+        return Path(args.out) / f"{cmd}.log"
+    if cmd == "export":
+        return Path(args.model) / "logs" / "export.log"
+    if cmd == "predict" and args.csv:
+        csv = Path(args.csv)
+        return csv.with_suffix(".log") if csv.suffix != ".log" else csv.with_name(csv.name + ".log")
+    if cmd == "demo":
+        return _demo_report(args) / "demo.log"
+    return default_log(_command(args))
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Runs one command; returns its exit code (module docstring). Only a ``UsageError`` (or a model file that
+    cannot be obtained) is exit 2: any other exception is a bug, exit 1, with its traceback in the log."""
     _quiet_logs()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: 2 for usage errors, 0 for --help
-        return int(e.code or 0)
+        return e.code if isinstance(e.code, int) else (EXIT_USAGE if e.code else EXIT_OK)
+    from dfdetect.model_files import ModelFileError
+
     try:
         return int(args.func(args))
-    except (UsageError, ValueError, FileNotFoundError) as e:
+    except KeyboardInterrupt:
+        again = "; rerun the same command to resume" if args.command in RESUMABLE else ""
+        print(f"interrupted (Ctrl-C){again}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (UsageError, ModelFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted: rerun the same command to resume", file=sys.stderr)
-        return 130
-    except Exception as e:  # noqa: BLE001
-        print(f"internal error: {type(e).__name__}: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 - anything else is a bug: traceback to the log, one line here
+        try:
+            intended = _log_path(args)
+        except Exception:  # noqa: BLE001 - the crash report must not crash
+            intended = default_log(_command(args))
+        log = log_traceback(intended, f"dfdetect {' '.join(sys.argv[1:] if argv is None else argv)}",
+                            traceback.format_exc())
+        print(f"internal error: {one_line(e)} (traceback: {log})", file=sys.stderr)
         return EXIT_INTERNAL
 
 
