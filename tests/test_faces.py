@@ -31,15 +31,19 @@ def test_moving_face_is_tracked(detector, photo):
     # three times the default sway speed, to stress the tracker (it detects on every 5th frame)
     frames, truth = moving_face_frames(photo, n=60, size=(480, 360), scale=0.8 if photo == "astronaut" else 0.5,
                                        speed=3.0)
+    before = detector.calls  # the detector is shared by the session: count this test's calls only
     tracker, out = _track(detector, frames)
+    calls = detector.calls - before
     assert [f.index for f in out] == list(range(60))
     found = [f for f in out if f.has_face]
     assert len(found) / len(out) >= 0.95
     margin = FaceConfig().margin
     overlaps = [iou(_square(f.box, margin), _square(t, margin)) for f, t in zip(out, truth) if f.has_face]
     assert min(overlaps) >= 0.7, np.round(overlaps, 2)
-    assert detector.calls > 0 and tracker.max_faces == 1
-    # the tracker saves detector calls: at most one full detection per keyframe plus a few checks
+    assert tracker.max_faces == 1
+    # the tracker saves detector calls: 60 frames are 12 keyframes (every 5th), and between rescans (every
+    # 6th keyframe) it searches only around the followed face, so full-frame detections are few (3 measured)
+    assert 1 <= calls <= 60 // FaceConfig().detect_every // 2, calls
     assert all(f.crop.shape == (112, 112, 3) for f in out)
 
 

@@ -88,8 +88,11 @@ def test_segment_ap_and_ar():
     # a false positive ranked last costs nothing; ranked between truths it does
     mid = {"a": [(1.0, 2.0, 0.9), (5.0, 6.0, 0.75)], "b": [(0.0, 1.0, 0.8), (3.0, 4.0, 0.6)]}
     assert M.segment_ap(mid, truths, 0.5) == pytest.approx((1 + 1 + 3 / 4) / 3)
-    # IoU 0.6 segment counts at 0.5, not at 0.75
-    shifted = {"a": [(1.25, 2.0, 0.9)]}
+    # IoU 0.75 (0.75 s of 1 s) counts at 0.75; IoU 0.5 counts at 0.5 but not at 0.75; IoU 0.4 at neither
+    truth = {"a": [(1.0, 2.0)]}
     assert M.segment_iou((1.25, 2.0), (1.0, 2.0)) == pytest.approx(0.75)
-    assert M.segment_ap(shifted, {"a": [(1.0, 2.0)]}, 0.75) == pytest.approx(1.0)
-    assert M.segment_ap({"a": [(1.5, 2.0, 0.9)]}, {"a": [(1.0, 2.0)]}, 0.75) == pytest.approx(0.0)
+    assert M.segment_ap({"a": [(1.25, 2.0, 0.9)]}, truth, 0.75) == pytest.approx(1.0)
+    assert M.segment_iou((1.5, 2.0), (1.0, 2.0)) == pytest.approx(0.5)
+    assert M.segment_ap({"a": [(1.5, 2.0, 0.9)]}, truth, 0.5) == pytest.approx(1.0)
+    assert M.segment_ap({"a": [(1.5, 2.0, 0.9)]}, truth, 0.75) == pytest.approx(0.0)
+    assert M.segment_ap({"a": [(1.6, 2.0, 0.9)]}, truth, 0.5) == pytest.approx(0.0)

@@ -27,8 +27,7 @@ def _inputs(cfg, n=2, seed=0):
 def test_model_variants_build_and_round_trip(modality, fusion, tmp_path):
     cfg = CFG.override(model={"modality": modality, "fusion": fusion})
     model = build_model(cfg)
-    assert [i.name for i in model.inputs] == ["frames", "audio", "mask"] or {i.name for i in model.inputs} == {
-        "frames", "audio", "mask"}
+    assert sorted(i.name for i in model.inputs) == ["audio", "frames", "mask"]  # order varies by modality
     x = _inputs(cfg)
     out = model(x)
     assert set(out) == set(HEADS) and all(tuple(v.shape) == (2, 1) for v in out.values())
