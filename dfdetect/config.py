@@ -175,6 +175,9 @@ class TrainConfig:
         steps_per_epoch: cap on steps per epoch (0 = one pass).
         sync_negatives: probability that a real training window gets the audio of another real window and
             becomes an audio-video mismatch example (SyncNet-style negatives; 0 = off).
+        invert_labels: train every head on the opposite of its label (a sanity check, never for a real
+            model): a pipeline that really learns from its labels then scores below chance on held-out
+            clips, so a learned score can be told from a leak or an evaluation reading scores upside down.
     """
 
     epochs: int = 20
@@ -191,6 +194,7 @@ class TrainConfig:
     head_weights: tuple[float, ...] = (1.0, 0.5, 0.5, 0.5)
     steps_per_epoch: int = 0
     sync_negatives: float = 0.3
+    invert_labels: bool = False
 
     def __post_init__(self) -> None:
         # runs written before `cache` took a mode stored a boolean

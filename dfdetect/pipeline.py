@@ -128,12 +128,14 @@ def sync_negative(item, other, seed, probability: float):
     return new_inputs, new_labels, meta
 
 
-def _targets_and_weights(labels, balance: tuple[float, float] | None, head_weights):
+def _targets_and_weights(labels, balance: tuple[float, float] | None, head_weights, invert: bool = False):
     targets, weights = {}, {}
     for h, hw in zip(HEADS, head_weights):
         y = labels[h]
         known = tf.cast(y >= 0, tf.float32)
-        targets[h] = tf.reshape(tf.cast(tf.maximum(y, 0), tf.float32), [1])
+        target = tf.cast(tf.maximum(y, 0), tf.float32)
+        # the inverted-labels sanity check (train.invert_labels): every known label the other way round
+        targets[h] = tf.reshape(1.0 - target if invert else target, [1])
         w = known * hw
         if h == "fake" and balance is not None:
             w = w * tf.where(y > 0, balance[1], balance[0])
@@ -223,7 +225,7 @@ def make_dataset(
         ds = ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
 
     def finish(inputs, labels, meta):
-        targets, weights = _targets_and_weights(labels, balance, head_weights)
+        targets, weights = _targets_and_weights(labels, balance, head_weights, training and tc.invert_labels)
         return (inputs, targets, weights, meta) if with_meta else (inputs, targets, weights)
 
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
