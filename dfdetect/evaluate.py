@@ -45,6 +45,7 @@ def window_scores(model, data_dir: str | Path, config: Config, split: str | None
             for h in HEADS:
                 known = float(weights[h][i]) > 0
                 row[f"{h}_label"] = int(targets[h][i][0]) if known else -1
+                row[f"{h}_video_label"] = int(meta[f"{h}_video_label"][i])
                 row[f"{h}_score"] = float(np.asarray(preds[h])[i].reshape(-1)[0])
             rows.append(row)
     df = pd.DataFrame(rows)
@@ -68,13 +69,16 @@ def confident_mean(scores: np.ndarray, hi: float = 0.8, lo: float = 0.2, frac: f
 
 
 def video_scores(windows: pd.DataFrame) -> pd.DataFrame:
-    """One row per video: its labels (a video is fake if any window is), mean and confident scores."""
+    """One row per video: its labels, mean and confident scores. A video's label is its own (the
+    ``*_video_label`` columns ``window_scores`` writes): a partial fake stays a fake video even where its fake
+    segment fell in no scored window (trimmed leading silence, faceless windows). Tables without those
+    columns fall back to "fake if any window is"."""
     out = []
     for path, g in windows.groupby("path", sort=True):
         row = {"path": path, "category": g["category"].iloc[0], "method": g["method"].iloc[0],
                "dataset": g["dataset"].iloc[0] if "dataset" in g else "", "windows": len(g)}
         for h in HEADS:
-            labels = g[f"{h}_label"]
+            labels = g[f"{h}_video_label"] if f"{h}_video_label" in g else g[f"{h}_label"]
             known = labels[labels >= 0]
             row[f"{h}_label"] = int(known.max()) if len(known) else -1
             row[f"{h}_score"] = float(g[f"{h}_score"].mean())

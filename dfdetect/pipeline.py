@@ -71,7 +71,9 @@ def _parse(config: Config, serialized):
     for h in ("video_fake", "audio_fake", "av_mismatch"):
         labels[h] = tf.where(outside, tf.zeros_like(labels[h]), labels[h])
     meta = {"split": ex["split"], "path": ex["path"], "start": ex["start"], "category": ex["category"],
-            "method": ex["method"], "dataset": ex["dataset"]}
+            "method": ex["method"], "dataset": ex["dataset"],
+            # the video's own labels: a partial fake is a fake video even where none of its windows is
+            **{f"{h}_video_label": ex[h] for h in HEADS}}
     return {"frames": frames, "audio": audio, "mask": mask}, labels, meta
 
 

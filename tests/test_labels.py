@@ -381,14 +381,11 @@ class _ConstantModel:
         return {h: np.full((n, 1), 0.5, np.float32) for h in HEADS}
 
 
-@pytest.mark.xfail(strict=True, reason="video_scores takes a video's label from its windows' labels, so a "
-                   "partial fake whose fake segment lies in no window (trimmed leading silence, a window "
-                   "without a face, the dropped tail) is counted as a real video")
 def test_partial_fake_with_no_fake_window_is_still_a_fake_video(tmp_path):
     from dfdetect.evaluate import window_scores
 
     # Segment (0.2, 0.6) inside 1.0 s of leading silence that preprocessing trimmed: windows start at 1.0
-    # and 2.0, each with 0 s of fake -> window_fake 0 for both, and the video's label is lost.
+    # and 2.0, each with 0 s of fake -> window_fake 0 for both; the video's own label still makes it fake.
     rec = partial((0.2, 0.6), path="silent_start.mp4")
     data = _write_data(tmp_path / "data", [(rec, [1.0, 2.0])])
     v = video_scores(window_scores(_ConstantModel(), data, CFG, "test"))
