@@ -4,6 +4,7 @@ bad videos; output formats and exit codes."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -83,7 +84,12 @@ def test_verdicts(exported, videos):
         assert noface.status == "ok" and noface.face_ratio == 0 and "no face" in noface.reason
         assert noface.windows >= 1 and noface.score is not None  # scored on the audio
         bad = det.predict_video(videos / "random.mp4")
-        assert bad.status == "failed" and bad.reason and bad.score is None
+        assert bad.status == "failed" and bad.score is None and bad.windows == 0
+        assert bad.reason.startswith("not a readable media file (") and "\n" not in bad.reason
+        empty = det.predict_video(videos / "empty.mp4")
+        assert (empty.status, empty.reason, empty.score) == ("failed", "empty file (0 bytes)", None)
+        gone = det.predict_video(videos / "missing.mp4")
+        assert (gone.status, gone.reason) == ("failed", f"file not found: {videos / 'missing.mp4'}")
 
 
 def test_cli_json_csv_and_exit_codes(exported, videos, tmp_path, capsys):
@@ -94,6 +100,9 @@ def test_cli_json_csv_and_exit_codes(exported, videos, tmp_path, capsys):
     status = {r["path"].split("/")[-1]: r["status"] for r in rows}
     assert status == {"empty.mp4": "failed", "mute.mp4": "ok", "noface.mp4": "ok", "random.mp4": "failed",
                       "talk.mp4": "ok"}
+    reason = {r["path"].split("/")[-1]: r["reason"] for r in rows}
+    assert reason["empty.mp4"] == "empty file (0 bytes)"
+    assert reason["random.mp4"].startswith("not a readable media file (")
     out_csv = tmp_path / "v.csv"
     assert main(["predict", str(videos / "talk.mp4"), "--model", str(exported), "--csv", str(out_csv)]) == 0
     df = pd.read_csv(out_csv)
@@ -105,7 +114,12 @@ def test_predict_py_entry_point(exported, videos):
     res = subprocess.run([sys.executable, "predict.py", "--video_path", str(videos / "talk.mp4"), "--model",
                           str(exported)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "talk.mp4: " in res.stdout and ("REAL" in res.stdout or "FAKE" in res.stdout)
+    printed = re.search(r"talk\.mp4: (REAL|FAKE) \(score (\d\.\d{3});", res.stdout)
+    assert printed, res.stdout
+    with Detector(exported) as det:  # the label is the model's own score against the card's threshold
+        v = det.predict_video(videos / "talk.mp4")
+    assert abs(float(printed.group(2)) - v.score) < 1e-3
+    assert printed.group(1) == ("FAKE" if v.score >= read_card(exported)["threshold"] else "REAL")
 
 
 def test_explanations_are_written(exported, videos, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -57,14 +58,18 @@ def test_bad_inputs_get_reasons_and_the_run_goes_on(corpus, tmp_path):
     summary = preprocess([corpus], tmp_path / "out", config=CFG, workers=1, progress=False)
     m = load_manifest(tmp_path / "out")
     m.index = [Path(p).name for p in m.path]
-    assert summary.exit_code == 3
+    assert summary.exit_code == 3 and summary.errors == 0  # bad files, and no bug passing as one
+    assert not (m.status == "error").any() and not m.reason.str.contains("internal error").any()
     for name in ["empty.mp4", "truncated.mp4", "random.mp4", "image.mp4", "oneframe.mp4", "audioonly.mp4"]:
         assert m.loc[name, "status"] == "failed", name
-        reason = m.loc[name, "reason"]
-        assert reason and "\n" not in reason
-    assert "empty" in m.loc["empty.mp4", "reason"]
-    assert "audio-only" in m.loc["audioonly.mp4", "reason"]
-    assert "too short" in m.loc["oneframe.mp4", "reason"] or "not a readable" in m.loc["image.mp4", "reason"]
+        assert "\n" not in m.loc[name, "reason"]
+    # each bad file fails for its own reason
+    assert m.loc["empty.mp4", "reason"] == "empty file (0 bytes)"
+    assert m.loc["truncated.mp4", "reason"].startswith("not a readable media file (")
+    assert m.loc["random.mp4", "reason"].startswith("not a readable media file (")
+    assert m.loc["image.mp4", "reason"] == "a still image (png), not a video"
+    assert m.loc["oneframe.mp4", "reason"].startswith("too short: 1 frame(s), ")
+    assert m.loc["audioonly.mp4", "reason"] == "no video stream (audio-only file)"
     # valid but faceless: ok, no windows, says why
     assert m.loc["noface.mp4", "status"] == "ok" and m.loc["noface.mp4", "windows"] == 0
     assert m.loc["noface.mp4", "face_ratio"] == 0 and "no face" in m.loc["noface.mp4", "reason"]
@@ -121,13 +126,15 @@ def test_csv_input_labels_and_shard_split(corpus, tmp_path):
 def test_size_limit_is_a_clear_failure(corpus, tmp_path):
     cfg = CFG.override(preprocess={"max_file_gb": 1e-6})
     s = preprocess([corpus / "talk0.mp4"], tmp_path / "out", config=cfg, workers=1, progress=False)
-    assert s.failed == 1 and "GB limit" in s.failures[0][1]
+    assert s.failed == 1 and s.exit_code == 3
+    assert re.fullmatch(r"file is 0\.\d GB, over the 1e-06 GB limit \(preprocess\.max_file_gb\)", s.failures[0][1])
 
 
 def test_parallel_workers(corpus, tmp_path):
     s = preprocess([corpus / "talk0.mp4", corpus / "talk1.mp4", corpus / "random.mp4"], tmp_path / "out",
                    config=CFG, workers=2, progress=False)
-    assert (s.ok, s.failed) == (2, 1)
+    assert (s.ok, s.failed, s.errors) == (2, 1, 0)
+    assert s.failures[0][1].startswith("not a readable media file (")  # its reason crossed the process boundary
     for shard in (tmp_path / "out" / "shards").glob("*.tfrecord"):
         assert len(read_windows(shard)) == s.windows
 
