@@ -16,10 +16,10 @@ import pytest
 from dfdetect.selfcheck import build_data, train_and_score
 
 # Video-level ROC AUC floors on the held-out clips (37 videos, 10 real), each below the lowest of several
-# training seeds with margin; `python bench/learning.py --seeds 0 1 2 3 4 5` measured, as is / inverted:
-# fake 0.77-0.90 / 0.07-0.24, audio_fake 0.96-1.00 / 0.00-0.03, av_mismatch 0.85-0.98 / 0.04-0.23.
-# video_fake is not taught by data this small (face swaps seen through 32 px): 0.44-0.59 as is, so no floor.
-FLOORS = {"fake": 0.7, "audio_fake": 0.9, "av_mismatch": 0.7}
+# training seeds with margin; `python bench/learning.py --seeds 0 1 2 3 4` measured, as is / inverted:
+# fake 0.77-0.90 / 0.07-0.24, audio_fake 0.95-1.00 / 0.00-0.04, av_mismatch 0.85-0.98 / 0.04-0.36.
+# video_fake is not taught by data this small (face swaps seen through 32 px): 0.44-0.73 as is, so no floor.
+FLOORS = {"fake": 0.7, "audio_fake": 0.9, "av_mismatch": 0.6}
 
 
 @pytest.fixture(scope="module")
