@@ -465,19 +465,29 @@ TYPES = {"A": "RealVideo-RealAudio", "B": "RealVideo-FakeAudio", "C": "FakeVideo
          "D": "FakeVideo-FakeAudio"}
 
 
-def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool = False) -> list[ClipSpec]:
-    """The clip list, deterministic in (n, seed, difficulty). ``silence_shortcut`` reproduces FakeAVCeleb's
-    artefact on purpose (fakes start with 0.3-0.8 s more silence), for the leading-silence ablation only."""
+def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool = False,
+         methods: tuple[str, ...] | None = None) -> list[ClipSpec]:
+    """The clip list, deterministic in (n, seed, difficulty, methods). ``silence_shortcut`` reproduces
+    FakeAVCeleb's artefact on purpose (fakes start with 0.3-0.8 s more silence), for the leading-silence
+    ablation only. ``methods`` keeps only those kinds (``real``, ``vocoder``, ``faceswap``, ``lipsync``,
+    ``desync``, ``faceswap-vocoder``, ``partial``), their shares rescaled to ``n``: a benchmark for one
+    question, such as the learning test's."""
     if difficulty not in DIFFICULTY:
         raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTY)}, got {difficulty!r}")
+    kinds = [k for k in KINDS if methods is None or k[3] in methods]
+    unknown = set(methods or ()) - {k[3] for k in KINDS}
+    if unknown or not kinds or kinds[0][3] != "real":
+        raise ValueError(f"methods must include real and come from {', '.join(k[3] for k in KINDS)}; "
+                         f"got {methods!r}")
     strength = DIFFICULTY[difficulty]
     rng = np.random.default_rng(seed)
     ids = identities()
-    counts = [int(round(share * n)) for share, *_ in KINDS]
+    total = sum(k[0] for k in kinds) if methods is not None else 1.0  # the full benchmark exactly as before
+    counts = [int(round(share / total * n)) for share, *_ in kinds]
     counts[0] += n - sum(counts)
     specs: list[ClipSpec] = []
     n_utter = max(8, n // 3)
-    for (_, cat, _, method, mv, ma, _), count in zip(KINDS, counts):
+    for (_, cat, _, method, mv, ma, _), count in zip(kinds, counts):
         for _ in range(count):
             seconds = float(rng.uniform(3.6, 4.4))
             lead = float(rng.uniform(0.0, 0.6))
@@ -537,7 +547,8 @@ def _build_one(args) -> str:
 
 
 def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str = "medium",
-               workers: int | None = None, progress: bool = True, silence_shortcut: bool = False) -> Path:
+               workers: int | None = None, progress: bool = True, silence_shortcut: bool = False,
+               methods: tuple[str, ...] | None = None) -> Path:
     """Builds the benchmark into ``out_dir`` (resumable: finished clips are kept). Returns ``meta_data.csv``.
     ``silence_shortcut`` builds the deliberately flawed variant used by ``bench/silence_ablation.py``."""
     import multiprocessing as mp
@@ -547,7 +558,7 @@ def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    specs = plan(n, seed, difficulty, silence_shortcut)
+    specs = plan(n, seed, difficulty, silence_shortcut, methods)
     ids = identities()
     _ = [photo_landmarks(p) for p in PHOTOS]  # detect once here, not in every worker
     workers = workers or min(os.cpu_count() or 1, 8)
@@ -596,5 +607,6 @@ def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str
     pd.DataFrame(splits).to_csv(out / "splits.csv", index=False)
     (out / "synth.json").write_text(json.dumps({"n": n, "seed": seed, "difficulty": difficulty,
                                                 "silence_shortcut": silence_shortcut,
+                                                "methods": list(methods) if methods else None,
                                                 "specs": [asdict(s) for s in specs]}, indent=1))
     return meta
