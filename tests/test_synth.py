@@ -115,3 +115,18 @@ def test_difficulty_scales_the_manipulations():
     easy = vocode(v, np.random.default_rng(2), DIFFICULTY["easy"])
     hard = vocode(v, np.random.default_rng(2), DIFFICULTY["hard"])
     assert high_band(easy) < high_band(hard) < high_band(v) * 1.5
+
+
+def test_plan_keeps_only_the_methods_asked_for():
+    from collections import Counter
+
+    full = plan(400, 0)
+    assert plan(400, 0, methods=None) == full  # the default benchmark is unchanged
+    kept = ("real", "vocoder", "lipsync")
+    counts = Counter(s.method for s in plan(90, 1, methods=kept))
+    # shares 0.22 / 0.14 / 0.10 of 0.46 rescaled to 90 clips: 43.04 -> 43, 27.39 -> 27, 19.57 -> 20 (sum 90)
+    assert counts == {"real": 43, "vocoder": 27, "lipsync": 20}
+    with pytest.raises(ValueError, match="methods"):
+        plan(10, 0, methods=("vocoder",))  # no reals
+    with pytest.raises(ValueError, match="methods"):
+        plan(10, 0, methods=("real", "deepfacelab"))
