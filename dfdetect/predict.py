@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from dfdetect.config import load_config
-from dfdetect.errors import MissingInput, one_line
+from dfdetect.errors import BadArgument, MissingInput, one_line
 from dfdetect.export import latest_export, read_card
 from dfdetect.media import MediaError
 from dfdetect.model import HEADS
@@ -93,9 +93,9 @@ class Detector:
             else _config_from_card(self.card)
         self.threshold = float(self.card["threshold"] if threshold is None else threshold)
         if fmt not in self.FORMATS:
-            raise ValueError(f"fmt must be one of {', '.join(self.FORMATS)}, got {fmt!r}")
+            raise BadArgument(f"fmt must be one of {', '.join(self.FORMATS)}, got {fmt!r}")
         if fmt == "saved_model" and model_file is not None:
-            raise ValueError("model_file names a .keras file: it cannot be combined with fmt='saved_model'")
+            raise BadArgument("model_file names a .keras file: it cannot be combined with fmt='saved_model'")
         self.fmt = fmt
         if fmt == "keras":
             path = Path(model_file) if model_file is not None else self.model_dir / "model.keras"
