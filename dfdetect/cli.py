@@ -187,9 +187,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _require_shards(data: str) -> None:
-    if not any((Path(data) / "shards").glob("*.tfrecord")):
-        raise UsageError(f"no shards in {Path(data) / 'shards'}: --data DIR must be a `dfdetect preprocess` "
-                         "folder with at least one usable video")
+    from dfdetect.pipeline import shard_files
+
+    shard_files(data)  # a MissingInput (exit 2) when there is none
 
 
 def _require_run_and_data(args: argparse.Namespace) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from dfdetect.config import Config
+from dfdetect.errors import MissingInput
 from dfdetect.model import HEADS
 from dfdetect.shards import feature_spec
 
@@ -25,7 +26,8 @@ from dfdetect.shards import feature_spec
 def shard_files(data_dir: str | Path) -> list[str]:
     files = sorted(str(p) for p in (Path(data_dir) / "shards").glob("*.tfrecord"))
     if not files:
-        raise FileNotFoundError(f"no shards in {Path(data_dir) / 'shards'}: run `dfdetect preprocess` first")
+        raise MissingInput(f"no shards in {Path(data_dir) / 'shards'}: --data DIR must be a `dfdetect preprocess` "
+                           "folder with at least one usable video")
     return files
 
 

@@ -248,18 +248,20 @@ class RunSummary:
         return 1 if self.errors else 3 if self.failed else 0
 
 
+def _tag(shard_index: int, num_shards: int) -> str:
+    """The part of a file name that says which ``--shard-index`` part wrote it ("" for a single machine)."""
+    return "" if num_shards == 1 else f"-{shard_index:03d}-of-{num_shards:03d}"
+
+
 def _names(shard_index: int, num_shards: int) -> tuple[str, str, str]:
-    if num_shards == 1:
-        return "manifest.csv", "windows.csv", "shard-"
-    tag = f"{shard_index:03d}-of-{num_shards:03d}"
-    return f"manifest-{tag}.csv", f"windows-{tag}.csv", f"shard-{tag}-"
+    tag = _tag(shard_index, num_shards)
+    return f"manifest{tag}.csv", f"windows{tag}.csv", f"shard{tag}-"
 
 
 def log_path(out_dir: str | Path, shard_index: int = 0, num_shards: int = 1) -> Path:
     """Where a run writes the tracebacks of unexpected errors: ``OUT/logs/preprocess.log`` (one file per
     ``--shard-index`` part when machines share the job)."""
-    name = "preprocess.log" if num_shards == 1 else f"preprocess-{shard_index:03d}-of-{num_shards:03d}.log"
-    return Path(out_dir) / "logs" / name
+    return Path(out_dir) / "logs" / f"preprocess{_tag(shard_index, num_shards)}.log"
 
 
 def _read_csv_rows(path: Path) -> list[dict[str, str]]:
