@@ -162,7 +162,7 @@ def process_video(record: VideoRecord, config: Config, tmp_path: str) -> dict[st
     window rows. Never raises for a file: a bad one is ``failed`` with its reason, an unexpected exception is
     ``error`` with ``internal error: ...`` and the ``traceback`` in the result."""
     from dfdetect.shards import serialize_window, window_fake
-    from dfdetect.windows import VideoSummary, extract_windows
+    from dfdetect.windows import VideoSummary, extract_windows, usable
 
     t0 = time.time()
     vid = video_id(record.path)
@@ -186,8 +186,8 @@ def process_video(record: VideoRecord, config: Config, tmp_path: str) -> dict[st
         png_cache: dict[int, bytes] = {}
         with tf.io.TFRecordWriter(tmp_path) as writer:
             for w in extract_windows(record.path, config, detector, summary):
-                if w.mask.sum() == 0 or w.face_ratio < config.window.min_face_ratio:
-                    continue  # no face in this window: nothing for a face+voice model to learn from
+                if not usable(w, config):
+                    continue  # too little face: nothing for a face+voice model to learn from (predict skips it too)
                 w.index = written
                 writer.write(serialize_window(w, record, vid, config.window.seconds, png_cache))
                 result["window_rows"].append({

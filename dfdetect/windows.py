@@ -2,7 +2,7 @@
 
 ``extract_windows`` streams one video through ``media`` (decode) and ``faces`` (track, crop) and yields
 ``Window``s as soon as each is complete, so memory stays flat however long the video is. Preprocessing
-writes them to shards; prediction scores them directly.
+writes them to shards; prediction scores them directly. Both keep only the windows ``usable`` accepts.
 """
 
 from __future__ import annotations
@@ -37,6 +37,17 @@ class Window:
     @property
     def face_ratio(self) -> float:
         return float(self.mask.mean()) if self.mask.size else 0.0
+
+
+def usable(window: Window, config: Config) -> bool:
+    """Whether a window is kept for training and scored by prediction: it has at least one face frame and a
+    face share of at least ``config.window.min_face_ratio``.
+
+    The one rule both sides apply. Preprocessing writes only these windows, so a model never sees a faceless
+    (or mostly faceless) window while it learns; scoring such windows at prediction time would average in
+    outputs for inputs the model was never trained on, and a video's score would then depend on how long its
+    face was out of the frame rather than on the face and voice the model knows."""
+    return bool(window.mask.any()) and window.face_ratio >= config.window.min_face_ratio
 
 
 @dataclass
