@@ -12,11 +12,26 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def _keep(labels, scores) -> np.ndarray:
+    """The samples every metric uses: a known label (0 or 1; NaN and -1 mean unknown) and a finite score."""
+    y = np.asarray(labels, float).reshape(-1)
+    s = np.asarray(scores, float).reshape(-1)
+    return (y >= 0) & np.isfinite(s)
+
+
 def _clean(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(labels, float).reshape(-1)
     s = np.asarray(scores, float).reshape(-1)
-    keep = (y >= 0) & np.isfinite(s)
+    keep = _keep(y, s)
     return y[keep].astype(int), s[keep]
+
+
+def _aligned(values, keep: np.ndarray, name: str) -> np.ndarray:
+    """``values`` (one per sample, before cleaning) restricted to the samples ``_clean`` keeps."""
+    v = np.asarray(values).reshape(-1)
+    if len(v) != len(keep):
+        raise ValueError(f"{name} has {len(v)} entries for {len(keep)} labels")
+    return v[keep]
 
 
 def roc_auc(labels, scores) -> float:
@@ -71,7 +86,9 @@ def average_precision(labels, scores) -> float:
 
 
 def at_threshold(labels, scores, threshold: float = 0.5) -> dict[str, float]:
-    """Accuracy, precision, recall (TPR), specificity (TNR), F1 and balanced accuracy at a threshold."""
+    """Accuracy, precision, recall (TPR), specificity (TNR), false-positive rate on reals (FPR), F1 and
+    balanced accuracy at a threshold (fake when score >= threshold). Precision, recall and specificity are 0
+    when undefined (as they always were); FPR is NaN without reals, so that it never reads as "no false alarms"."""
     y, s = _clean(labels, scores)
     pred = (s >= threshold).astype(int)
     tp = int(((pred == 1) & (y == 1)).sum())
@@ -81,9 +98,10 @@ def at_threshold(labels, scores, threshold: float = 0.5) -> dict[str, float]:
     prec = tp / (tp + fp) if tp + fp else 0.0
     rec = tp / (tp + fn) if tp + fn else 0.0
     spec = tn / (tn + fp) if tn + fp else 0.0
+    fpr = fp / (fp + tn) if tn + fp else float("nan")
     f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
     return {"threshold": float(threshold), "accuracy": (tp + tn) / max(1, len(y)), "precision": prec,
-            "recall": rec, "specificity": spec, "f1": f1, "balanced_accuracy": (rec + spec) / 2,
+            "recall": rec, "specificity": spec, "fpr": fpr, "f1": f1, "balanced_accuracy": (rec + spec) / 2,
             "tp": tp, "tn": tn, "fp": fp, "fn": fn}
 
 
@@ -101,6 +119,64 @@ def best_threshold(labels, scores, criterion: str = "balanced_accuracy") -> floa
     values = np.array([at_threshold(y, s, t)[criterion] for t in candidates])
     ties = candidates[values >= values.max() - 1e-12]
     return float(ties[np.argmin(np.abs(ties - 0.5))])
+
+
+def _is_prob(s: np.ndarray) -> bool:
+    return bool(len(s)) and bool(((s >= 0) & (s <= 1)).all())
+
+
+def _cut_between(lo: np.ndarray, hi: np.ndarray, prob: bool) -> np.ndarray:
+    """A threshold t with lo < t <= hi for each pair (lo < hi): the midpoint in logit space for probabilities,
+    else the plain midpoint. ``_logit`` clips at 1e-7 (float32 sigmoid outputs reach exactly 1 near 1 - 6e-8),
+    so an exact 0 counts as logit -16 rather than pushing the cut to 1e-300; where both ends clip to the
+    same value the logit midpoint would leave the gap, and the plain midpoint is used instead."""
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    mid = (lo + hi) / 2
+    if prob:
+        z = (_logit(lo) + _logit(hi)) / 2
+        t = 1 / (1 + np.exp(-z))
+        mid = np.where((t > lo) & (t <= hi), t, mid)
+    # adjacent floats: the midpoint rounds onto lo, and only hi itself separates
+    return np.where(mid > lo, mid, hi)
+
+
+def choose_threshold(labels, scores) -> tuple[float, str]:
+    """The decision threshold to carry from validation to test, and the name of the rule that chose it.
+
+    - ``"logit_midpoint"``: validation separates the classes (highest real < lowest fake). Every cut in the
+      gap scores 100% on validation, so accuracy cannot choose; the midpoint of the gap in logit space is the
+      max-margin cut for sigmoid outputs, which crowd near 0 and 1 where a plain midpoint (or the gap's edge,
+      which ``best_threshold`` can land on) sits next to one class. One added validation point inside the gap
+      moves it by half that point's logit distance from the old edge, never onto an edge.
+      Scores outside [0, 1] are not probabilities: the plain midpoint, ``"midpoint"``.
+    - ``"balanced_accuracy"``: classes overlap; the cut maximising balanced accuracy among cuts between
+      consecutive distinct scores (never on a score, where one video decides). Ties - a plateau - go to the
+      cut nearest the midpoint of the two classes' mean logits: that is where the bulk of each class is
+      furthest away (the cut an equal-variance Gaussian model of the logits would place for balanced classes),
+      so it depends on the classes as a whole rather than on the one video at the plateau's edge, and unlike
+      "nearest 0.5" it follows a detector whose scores are shifted.
+    - ``"default"``: 0.5 when only one class (or nothing) has a known label.
+
+    Labels NaN or -1 (unknown) and non-finite scores are ignored, as everywhere in this module.
+    """
+    y, s = _clean(labels, scores)
+    if len(np.unique(y)) < 2:
+        return 0.5, "default"
+    prob = _is_prob(s)
+    real_max, fake_min = s[y == 0].max(), s[y == 1].min()
+    if real_max < fake_min:
+        return float(_cut_between(real_max, fake_min, prob)), "logit_midpoint" if prob else "midpoint"
+    u = np.unique(s)
+    candidates = _cut_between(u[:-1], u[1:], prob)
+    # balanced accuracy for every candidate at once: reals below the cut are right, fakes at or above it
+    real, fake = np.sort(s[y == 0]), np.sort(s[y == 1])
+    tnr = np.searchsorted(real, candidates, side="left") / len(real)
+    tpr = 1 - np.searchsorted(fake, candidates, side="left") / len(fake)
+    bal = (tnr + tpr) / 2
+    ties = candidates[bal >= bal.max() - 1e-12]
+    f = _logit if prob else (lambda v: np.asarray(v, float))
+    centre = (f(s[y == 0]).mean() + f(s[y == 1]).mean()) / 2
+    return float(ties[np.argmin(np.abs(f(ties) - centre))]), "balanced_accuracy"
 
 
 def log_loss(labels, scores, eps: float = 1e-15) -> float:

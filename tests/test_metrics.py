@@ -76,6 +76,74 @@ def test_threshold_choice():
     assert {"auc", "eer", "ap", "log_loss", "ece", "accuracy@0.5", "f1@val"} <= set(report)
 
 
+def _logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
+def _sigmoid_logit_mid(a: float, b: float) -> float:
+    # sigmoid((logit a + logit b) / 2) in closed form
+    return np.sqrt(a * b) / (np.sqrt(a * b) + np.sqrt((1 - a) * (1 - b)))
+
+
+def test_choose_threshold_separable_is_the_logit_midpoint():
+    y = np.array([0, 0, 0, 1, 1, 1])
+    s = np.array([0.002, 0.005, 0.01, 0.7, 0.9, 0.97])
+    t, rule = M.choose_threshold(y, s)
+    assert rule == "logit_midpoint"
+    assert t == pytest.approx(_sigmoid_logit_mid(0.01, 0.7), rel=1e-12)  # 0.1331
+    assert M.at_threshold(y, s, t)["balanced_accuracy"] == 1.0
+    # a fake added on the far side of the gap (0.3, between the cut and the fakes): the cut moves by half of
+    # that point's logit distance from the old edge and stays inside the new gap; best_threshold, which
+    # prefers 0.5 on the plateau, jumps from 0.5 to 0.155 (the plain midpoint of the new gap)
+    t2, rule2 = M.choose_threshold(np.r_[y, 1], np.r_[s, 0.3])
+    assert rule2 == "logit_midpoint" and 0.01 < t2 < 0.3
+    assert t2 == pytest.approx(_sigmoid_logit_mid(0.01, 0.3), rel=1e-12)  # 0.0617
+    assert _logit(t) - _logit(t2) == pytest.approx((_logit(0.7) - _logit(0.3)) / 2)
+    assert M.best_threshold(y, s) == 0.5 and M.best_threshold(np.r_[y, 1], np.r_[s, 0.3]) == 0.155
+    # exact 0 and 1 (saturated sigmoids) still give a cut inside the gap, at logit 0 by symmetry
+    t3, _ = M.choose_threshold([0, 0, 1, 1], [0.0, 0.0, 1.0, 1.0])
+    assert t3 == pytest.approx(0.5)
+    # scores that are not probabilities: the plain midpoint
+    assert M.choose_threshold([0, 0, 1], [-3.0, -1.0, 2.0]) == (0.5, "midpoint")
+
+
+def test_choose_threshold_overlapping_maximises_balanced_accuracy():
+    t, rule = M.choose_threshold(Y, S)
+    assert rule == "balanced_accuracy"
+    # the only 0.75 cut lies between the real at 0.4 and the fake at 0.65; taken at their logit midpoint
+    assert t == pytest.approx(_sigmoid_logit_mid(0.4, 0.65), rel=1e-12)
+    grid = np.linspace(0, 1, 2001)
+    best = max(M.at_threshold(Y, S, g)["balanced_accuracy"] for g in grid)
+    assert M.at_threshold(Y, S, t)["balanced_accuracy"] == pytest.approx(best) == 0.75
+    # two plateaus tie at 0.75 (real real fake fake real real fake fake): the one nearer the midpoint of the
+    # class mean logits (-1.21) wins, the cut between the real at 0.35 and the fake at 0.5 (logit -0.31, not
+    # the one between 0.05 and 0.1 at logit -2.57)
+    y = np.array([0, 0, 1, 1, 0, 0, 1, 1])
+    s = np.array([0.02, 0.05, 0.1, 0.2, 0.3, 0.35, 0.5, 0.9])
+    t, rule = M.choose_threshold(y, s)
+    assert rule == "balanced_accuracy" and t == pytest.approx(_sigmoid_logit_mid(0.35, 0.5), rel=1e-12)
+    assert M.at_threshold(y, s, t)["balanced_accuracy"] == 0.75
+
+
+def test_choose_threshold_one_class_and_unknown_labels():
+    assert M.choose_threshold([0, 0, 0], [0.1, 0.2, 0.3]) == (0.5, "default")
+    assert M.choose_threshold([1, -1, np.nan], [0.9, 0.1, 0.2]) == (0.5, "default")
+    assert M.choose_threshold([], []) == (0.5, "default")
+    # unknown labels and NaN scores are dropped before choosing: the same answer as without them
+    y = np.array([0, 0, 0, 1, 1, 1, -1, np.nan, 1])
+    s = np.array([0.002, 0.005, 0.01, 0.7, 0.9, 0.97, 0.5, 0.4, np.nan])
+    assert M.choose_threshold(y, s) == M.choose_threshold(y[:6], s[:6])
+
+
+def test_false_positive_rate_on_reals():
+    at = M.at_threshold(Y, S, 0.5)  # one of four reals (0.8) above 0.5
+    assert at["fpr"] == pytest.approx(0.25) == pytest.approx(1 - at["specificity"])
+    assert M.at_threshold(Y, S, 0.85)["fpr"] == 0.0
+    assert np.isnan(M.at_threshold([1, 1], [0.2, 0.9], 0.5)["fpr"])  # no reals: undefined, not 0
+    report = M.binary_report(Y, S, threshold=0.85, bootstrap=0)
+    assert report["fpr@0.5"] == pytest.approx(0.25) and report["fpr@val"] == 0.0
+
+
 def test_segment_ap_and_ar():
     truths = {"a": [(1.0, 2.0)], "b": [(0.0, 1.0), (3.0, 4.0)]}
     perfect = {"a": [(1.0, 2.0, 0.9)], "b": [(0.0, 1.0, 0.8), (3.0, 4.0, 0.7)]}
