@@ -187,7 +187,8 @@ def log_loss(labels, scores, eps: float = 1e-15) -> float:
 
 
 def calibration_bins(labels, scores, bins: int = 10) -> list[dict[str, float]]:
-    """Equal-width reliability bins: count, mean confidence and observed fake rate per bin."""
+    """Equal-width reliability bins of the fake-class probability over [0, 1) (the last bin closed): count,
+    mean score ("confidence") and observed fake rate ("accuracy") per bin."""
     y, s = _clean(labels, scores)
     edges = np.linspace(0, 1, bins + 1)
     idx = np.clip(np.digitize(s, edges[1:-1]), 0, bins - 1)
@@ -201,13 +202,45 @@ def calibration_bins(labels, scores, bins: int = 10) -> list[dict[str, float]]:
 
 
 def ece(labels, scores, bins: int = 10) -> float:
-    """Expected calibration error: the count-weighted gap between confidence and observed rate."""
-    y, _ = _clean(labels, scores)
-    total = len(y)
+    """Expected calibration error of the fake-class probability: the count-weighted gap between the mean score
+    and the observed fake rate over ``calibration_bins``. Not the number papers report; see ``ece_top_label``."""
+    return _ece_from_bins(calibration_bins(labels, scores, bins))
+
+
+def _ece_from_bins(table: list[dict[str, float]]) -> float:
+    total = sum(b["count"] for b in table)
     if not total:
         return float("nan")
-    return float(sum(b["count"] / total * abs(b["confidence"] - b["accuracy"])
-                     for b in calibration_bins(labels, scores, bins) if b["count"]))
+    return float(sum(b["count"] / total * abs(b["confidence"] - b["accuracy"]) for b in table if b["count"]))
+
+
+def top_label_bins(labels, scores, bins: int = 10) -> list[dict[str, float]]:
+    """Reliability bins of the predicted label's confidence, as Guo et al. (2017) bin it: confidence
+    max(p, 1 - p), correct when (p >= 0.5) == label, ``bins`` equal-width bins over [0, 1] closed on the right
+    ((lo, hi], as their reference code). In a binary problem confidence is at least 0.5, so the lower half of
+    the bins is always empty; binning [0, 1] rather than [0.5, 1] keeps the figure comparable with papers that
+    report ECE with the same bin count for a 2-way softmax. Per bin: count, mean confidence, accuracy."""
+    y, s = _clean(labels, scores)
+    conf = np.maximum(s, 1 - s)
+    correct = ((s >= 0.5).astype(int) == y).astype(float)
+    edges = np.linspace(0, 1, bins + 1)
+    # right-closed bins: index b holds edges[b] < conf <= edges[b + 1]
+    idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, bins - 1)
+    out = []
+    for b in range(bins):
+        m = idx == b
+        out.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), "count": int(m.sum()),
+                    "confidence": float(conf[m].mean()) if m.any() else float("nan"),
+                    "accuracy": float(correct[m].mean()) if m.any() else float("nan")})
+    return out
+
+
+def ece_top_label(labels, scores, bins: int = 10) -> float:
+    """Expected calibration error of the top label (Guo et al. 2017), the calibration figure the literature
+    reports: the count-weighted gap between confidence and accuracy over ``top_label_bins``. It pools a video
+    scored p with one scored 1 - p (same confidence), so over- and under-confidence on the two sides can
+    add up or cancel differently than in ``ece`` (fake-class probability): either can be the larger."""
+    return _ece_from_bins(top_label_bins(labels, scores, bins))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -235,13 +268,18 @@ def apply_temperature(scores, temperature: float) -> np.ndarray:
 
 def binary_report(labels, scores, threshold: float | None = None, bootstrap: int = 1000) -> dict[str, float]:
     """Everything above for one set of scores; ``threshold`` (chosen on validation data) adds a second
-    operating point beside 0.5."""
+    operating point beside 0.5.
+
+    Calibration: ``ece_top_label`` (Guo et al., what papers report), ``ece_fake_class`` (the fake-probability
+    version, ``ece``), and ``ece``, kept for existing readers and equal to ``ece_top_label``."""
     y, s = _clean(labels, scores)
     rate, eer_t = eer(y, s)
     lo, hi = bootstrap_auc(y, s, n=bootstrap) if bootstrap else (float("nan"), float("nan"))
     out = {"n": int(len(y)), "positives": int(y.sum()), "auc": roc_auc(y, s), "auc_ci_low": lo, "auc_ci_high": hi,
-           "eer": rate, "eer_threshold": eer_t, "ap": average_precision(y, s), "log_loss": log_loss(y, s),
-           "ece": ece(y, s)}
+           "eer": rate, "eer_threshold": eer_t, "ap": average_precision(y, s), "log_loss": log_loss(y, s)}
+    out["ece_top_label"] = ece_top_label(y, s)
+    out["ece_fake_class"] = ece(y, s)
+    out["ece"] = out["ece_top_label"]
     at = at_threshold(y, s, 0.5)
     out.update({f"{k}@0.5": v for k, v in at.items() if k != "threshold"})
     if threshold is not None:

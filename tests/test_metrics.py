@@ -57,6 +57,38 @@ def test_calibration_and_temperature():
     assert M.ece(y, M.apply_temperature(over, t)) < 0.02
 
 
+def test_top_label_ece_by_hand():
+    y = np.array([0, 1, 1, 1, 0, 0])
+    s = np.array([0.15, 0.22, 0.62, 0.93, 0.33, 0.64])
+    # top-label confidence 0.85 0.78 0.62 0.93 0.67 0.64; predicted 0 0 1 1 0 1, so correct 1 0 1 1 1 0.
+    # bins (lo, hi]: (0.6, 0.7] holds 0.62 0.67 0.64, mean 0.64333 against accuracy 2/3 (gap 0.02333);
+    # (0.7, 0.8] 0.78 against 0; (0.8, 0.9] 0.85 against 1; (0.9, 1] 0.93 against 1
+    expected = 3 / 6 * (2 / 3 - 0.64333333333333333) + (0.78 + 0.15 + 0.07) / 6
+    assert M.ece_top_label(y, s) == pytest.approx(expected)  # 0.178333
+    # fake-class version on the same data: [0.1, 0.2) 0.15 vs 0; [0.2, 0.3) 0.22 vs 1; [0.3, 0.4) 0.33 vs 0;
+    # [0.6, 0.7) 0.62 0.64 (mean 0.63) vs fake rate 1/2; [0.9, 1] 0.93 vs 1
+    assert M.ece(y, s) == pytest.approx((0.15 + 0.78 + 0.33 + 2 * 0.13 + 0.07) / 6)  # 0.265
+    table = M.top_label_bins(y, s)
+    assert [b["count"] for b in table] == [0, 0, 0, 0, 0, 0, 3, 1, 1, 1]  # nothing below 0.5, ever
+    assert table[6]["accuracy"] == pytest.approx(2 / 3)
+    assert M.ece_top_label(1 - y, 1 - s) == pytest.approx(expected)  # swapping the classes changes nothing
+    # pooling p with 1 - p: a real at 0.2 and a fake at 0.8 are each 80% confident and right, so top-label
+    # ECE is 0.2; the fake-class bins see 0.2 against a fake rate of 0 and 0.8 against 1, also 0.2 - but a
+    # real at 0.3 and a real at 0.7 are one bin at confidence 0.7 and accuracy 1/2 (gap 0.2) against two
+    # fake-class bins with gaps 0.3 and 0.7 (mean 0.5)
+    assert M.ece_top_label([0, 1], [0.2, 0.8]) == pytest.approx(0.2) == M.ece([0, 1], [0.2, 0.8])
+    assert M.ece_top_label([0, 0], [0.3, 0.7]) == pytest.approx(0.2)
+    assert M.ece([0, 0], [0.3, 0.7]) == pytest.approx(0.5)
+    # 0.5 is predicted fake and lands in (0.4, 0.5]; 1.0 in (0.9, 1]
+    table = M.top_label_bins([0, 1, 1], [0.5, 0.5, 1.0])
+    assert (table[4]["count"], table[4]["accuracy"], table[9]["count"]) == (2, 0.5, 1)
+    assert M.ece_top_label([0, 1, 1], [0.5, 0.5, 1.0]) == pytest.approx(0.0)
+    assert np.isnan(M.ece_top_label([-1], [0.3]))
+    report = M.binary_report(y, s, bootstrap=0)
+    assert report["ece"] == report["ece_top_label"] == pytest.approx(expected)
+    assert report["ece_fake_class"] == pytest.approx(M.ece(y, s))
+
+
 def test_bootstrap_interval_contains_auc():
     rng = np.random.default_rng(2)
     y = rng.integers(0, 2, 300)
