@@ -42,17 +42,35 @@ def roc_auc(labels, scores) -> float:
     return float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else float("nan")
 
 
-def bootstrap_auc(labels, scores, n: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
-    """A percentile bootstrap (1 - alpha) interval for ROC AUC (resampling videos with replacement)."""
+def bootstrap_auc(labels, scores, n: int = 1000, seed: int = 0, alpha: float = 0.05,
+                  groups=None) -> tuple[float, float]:
+    """A percentile bootstrap (1 - alpha) interval for ROC AUC.
+
+    Without ``groups`` it resamples videos with replacement. With ``groups`` (one identity per sample, e.g. the
+    person filmed) it resamples identities with replacement and takes all their videos - a cluster bootstrap:
+    videos of one person score alike, so they are not independent draws, and resampling them one by one
+    gives an interval too narrow for a new set of people. Resamples holding one class only are skipped; NaN
+    when none is left.
+    """
+    keep = _keep(labels, scores)
     y, s = _clean(labels, scores)
     if len(np.unique(y)) < 2:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     vals = []
-    for _ in range(n):
-        idx = rng.integers(0, len(y), len(y))
+    if groups is None:
+        # the original stream of draws, so that intervals without groups are what they always were
+        draws = (rng.integers(0, len(y), len(y)) for _ in range(n))
+    else:
+        _, inverse = np.unique(_aligned(groups, keep, "groups").astype(str), return_inverse=True)
+        members = [np.nonzero(inverse == g)[0] for g in range(inverse.max() + 1)]
+        draws = (np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
+                 for _ in range(n))
+    for idx in draws:
         if len(np.unique(y[idx])) == 2:
             vals.append(roc_auc(y[idx], s[idx]))
+    if not vals:
+        return float("nan"), float("nan")
     lo, hi = np.percentile(vals, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return float(lo), float(hi)
 
@@ -266,20 +284,26 @@ def apply_temperature(scores, temperature: float) -> np.ndarray:
     return 1 / (1 + np.exp(-_logit(np.asarray(scores, float)) / temperature))
 
 
-def binary_report(labels, scores, threshold: float | None = None, bootstrap: int = 1000) -> dict[str, float]:
+def binary_report(labels, scores, threshold: float | None = None, bootstrap: int = 1000,
+                  groups=None) -> dict[str, float | int | str]:
     """Everything above for one set of scores; ``threshold`` (chosen on validation data) adds a second
     operating point beside 0.5.
 
     Calibration: ``ece_top_label`` (Guo et al., what papers report), ``ece_fake_class`` (the fake-probability
-    version, ``ece``), and ``ece``, kept for existing readers and equal to ``ece_top_label``."""
+    version, ``ece``), and ``ece``, kept for existing readers and equal to ``ece_top_label``.
+    ``groups`` (one identity per sample) makes the AUC interval a cluster bootstrap over identities;
+    ``bootstrap_unit`` says which ("group" or "video")."""
+    keep = _keep(labels, scores)
     y, s = _clean(labels, scores)
+    g = _aligned(groups, keep, "groups") if groups is not None else None
     rate, eer_t = eer(y, s)
-    lo, hi = bootstrap_auc(y, s, n=bootstrap) if bootstrap else (float("nan"), float("nan"))
+    lo, hi = bootstrap_auc(y, s, n=bootstrap, groups=g) if bootstrap else (float("nan"), float("nan"))
     out = {"n": int(len(y)), "positives": int(y.sum()), "auc": roc_auc(y, s), "auc_ci_low": lo, "auc_ci_high": hi,
            "eer": rate, "eer_threshold": eer_t, "ap": average_precision(y, s), "log_loss": log_loss(y, s)}
     out["ece_top_label"] = ece_top_label(y, s)
     out["ece_fake_class"] = ece(y, s)
     out["ece"] = out["ece_top_label"]
+    out["bootstrap_unit"] = "group" if g is not None else "video"
     at = at_threshold(y, s, 0.5)
     out.update({f"{k}@0.5": v for k, v in at.items() if k != "threshold"})
     if threshold is not None:

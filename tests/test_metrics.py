@@ -97,6 +97,47 @@ def test_bootstrap_interval_contains_auc():
     assert lo < M.roc_auc(y, s) < hi and hi - lo < 0.2
 
 
+def _old_bootstrap_auc(y, s, n, seed, alpha=0.05):
+    # bootstrap_auc as it was before groups: the reference for "unchanged without groups"
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(n):
+        idx = rng.integers(0, len(y), len(y))
+        if len(np.unique(y[idx])) == 2:
+            vals.append(roc_auc_score(y[idx], s[idx]))
+    lo, hi = np.percentile(vals, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(lo), float(hi)
+
+
+def test_cluster_bootstrap_over_identities():
+    # 30 identities of 10 videos each, one label per identity; an identity's videos score almost alike
+    # (identity effect sd 1, video noise sd 0.01), so there are 30 independent draws, not 300
+    rng = np.random.default_rng(5)
+    g = np.repeat(np.arange(30), 10)
+    y = g % 2
+    s = y + rng.normal(0, 1, 30)[g] + rng.normal(0, 0.01, 300)
+    auc = M.roc_auc(y, s)
+    v_lo, v_hi = M.bootstrap_auc(y, s, n=200, seed=1)
+    g_lo, g_hi = M.bootstrap_auc(y, s, n=200, seed=1, groups=g)
+    assert g_lo < auc < g_hi and v_lo < auc < v_hi
+    assert g_hi - g_lo > 2 * (v_hi - v_lo)  # about 0.30 against 0.10
+    # without groups: the same draws, so the same interval, as before groups existed
+    assert (v_lo, v_hi) == pytest.approx(_old_bootstrap_auc(y, s, 200, 1), abs=1e-12)
+    assert M.bootstrap_auc(Y, S, n=100, seed=7) == pytest.approx(_old_bootstrap_auc(Y, S, 100, 7), abs=1e-12)
+    # group names of any type; unknown labels dropped together with their group entries
+    few = M.bootstrap_auc(y, s, n=30, seed=2, groups=g)
+    names = np.array([f"id{i}" for i in g])
+    assert M.bootstrap_auc(y, s, n=30, seed=2, groups=names) == few
+    assert M.bootstrap_auc(np.r_[y, -1], np.r_[s, 0.5], n=30, seed=2, groups=np.r_[g, 99]) == few
+    with pytest.raises(ValueError):
+        M.bootstrap_auc(y, s, groups=g[:-1])
+    rep = M.binary_report(y, s, bootstrap=30, groups=g)
+    assert rep["bootstrap_unit"] == "group"
+    # binary_report draws with bootstrap_auc's default seed (0)
+    assert (rep["auc_ci_low"], rep["auc_ci_high"]) == M.bootstrap_auc(y, s, n=30, groups=g)
+    assert M.binary_report(y, s, bootstrap=0)["bootstrap_unit"] == "video"
+
+
 def test_threshold_choice():
     t = M.best_threshold(Y, S)
     assert M.at_threshold(Y, S, t)["balanced_accuracy"] >= M.at_threshold(Y, S, 0.5)["balanced_accuracy"]
