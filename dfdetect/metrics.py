@@ -1,8 +1,10 @@
 """Detection metrics as the deepfake literature reports them (numpy + scikit-learn, no TensorFlow).
 
-Binary scores: ROC AUC (with a bootstrap interval), equal error rate, average precision, accuracy and F1 at a
-threshold, log loss (the DFDC metric), expected calibration error, and temperature scaling fitted on
-validation data. Temporal localisation (LAV-DF, AV-Deepfake1M): segment AP at IoU thresholds and AR@N.
+Binary scores: ROC AUC (with a bootstrap interval over videos or identities), equal error rate, average
+precision, accuracy, F1 and false-positive rate at a threshold, a validation-chosen threshold, log loss (the
+DFDC metric), expected calibration error (top-label and fake-class), and temperature scaling fitted on
+validation data. Selective prediction: risk and coverage when the detector abstains. Temporal localisation
+(LAV-DF, AV-Deepfake1M): segment AP at IoU thresholds and AR@N.
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ def best_threshold(labels, scores, criterion: str = "balanced_accuracy") -> floa
     Candidates sit midway between consecutive distinct scores (never on a score, where one video decides), plus
     0.5; of the ties, the one closest to 0.5 wins. A small validation split that separates perfectly leaves a
     wide plateau, and its lowest edge (the least fake-looking fake) is the worst place to cut: test reals then
-    land above it.
+    land above it. ``choose_threshold`` handles that case by the margin instead.
     """
     y, s = _clean(labels, scores)
     u = np.unique(s)
@@ -311,6 +313,67 @@ def binary_report(labels, scores, threshold: float | None = None, bootstrap: int
         out["val_threshold"] = float(threshold)
         out.update({f"{k}@val": v for k, v in at.items() if k != "threshold"})
     return out
+
+
+# --- selective prediction (abstention) -------------------------------------------------------------------
+
+def selective_report(labels, scores, threshold: float, accepted) -> dict[str, float | int]:
+    """A detector that abstains (e.g. on videos flagged out of distribution), judged on what it accepts.
+
+    ``accepted``: one boolean per sample, True where the detector gives a verdict. Samples with an unknown label
+    or a non-finite score are dropped first, so coverage is the accepted share of the scorable, labelled videos.
+    Keys: n, n_accepted, coverage, risk (error rate at ``threshold`` on the accepted), accuracy_all,
+    accuracy_accepted, auc_all, auc_accepted; NaN where undefined (nothing accepted, one class only).
+    """
+    keep = _keep(labels, scores)
+    y, s = _clean(labels, scores)
+    acc = _aligned(accepted, keep, "accepted").astype(bool)
+    correct = (s >= threshold).astype(int) == y
+    n, k = len(y), int(acc.sum())
+    nan = float("nan")
+    return {"n": n, "n_accepted": k, "coverage": k / n if n else nan,
+            "risk": float(1 - correct[acc].mean()) if k else nan,
+            "accuracy_all": float(correct.mean()) if n else nan,
+            "accuracy_accepted": float(correct[acc].mean()) if k else nan,
+            "auc_all": roc_auc(y, s), "auc_accepted": roc_auc(y[acc], s[acc])}
+
+
+def coverage_curve(labels, scores, threshold: float, familiarity) -> dict[str, np.ndarray | float]:
+    """The risk-coverage curve: videos admitted from most to least familiar, error rate at ``threshold`` after
+    each admission.
+
+    ``familiarity``: one number per sample, higher = more familiar = admitted first (pass minus an
+    out-of-distribution score). NaN familiarity counts as least familiar (-inf in the returned
+    ``familiarity``). Within ties the order is unknowable,
+    so each tied video carries the tie block's mean error: the curve is the expectation over tie orders and
+    does not depend on input order (constant familiarity gives a flat curve at the overall error rate).
+
+    Returns arrays over k = 1..n admitted: ``coverage`` (k / n), ``risk``, ``accuracy`` (1 - risk),
+    ``familiarity`` (of the k-th admitted, the abstention cut that gives that coverage); and floats ``aurc``,
+    the area under the risk-coverage curve as Geifman et al. (2018) compute it (mean risk over k = 1..n, lower
+    is better), and ``eaurc``, its excess over the best ordering of the same errors (errors admitted last), so
+    detectors with different error rates compare on ranking alone. Unknown labels and non-finite scores are
+    dropped; empty arrays and NaN for no samples.
+    """
+    keep = _keep(labels, scores)
+    y, s = _clean(labels, scores)
+    fam = _aligned(familiarity, keep, "familiarity").astype(float)
+    fam = np.where(np.isnan(fam), -np.inf, fam)
+    err = ((s >= threshold).astype(int) != y).astype(float)
+    order = np.argsort(-fam, kind="stable")
+    fam, err = fam[order], err[order]
+    # mean error within each block of equal familiarity
+    _, block, size = np.unique(fam, return_inverse=True, return_counts=True)
+    err = np.bincount(block, weights=err)[block] / size[block]
+    n = len(y)
+    k = np.arange(1, n + 1)
+    risk = np.cumsum(err) / k
+    # the best ordering of the same errors: all n_err of them admitted last
+    n_err = err.sum()
+    best = np.maximum(0.0, k - (n - n_err)) / k
+    aurc = float(risk.mean()) if n else float("nan")
+    return {"coverage": k / max(n, 1), "risk": risk, "accuracy": 1 - risk, "familiarity": fam,
+            "aurc": aurc, "eaurc": aurc - float(best.mean()) if n else float("nan")}
 
 
 # --- temporal localisation -------------------------------------------------------------------------------

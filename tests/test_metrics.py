@@ -217,6 +217,51 @@ def test_false_positive_rate_on_reals():
     assert report["fpr@0.5"] == pytest.approx(0.25) and report["fpr@val"] == 0.0
 
 
+# six videos at threshold 0.5: two errors, the real at 0.7 and the fake at 0.2
+SEL_Y = np.array([0, 0, 1, 1, 0, 1])
+SEL_S = np.array([0.1, 0.3, 0.8, 0.9, 0.7, 0.2])
+
+
+def test_selective_report_by_hand():
+    r = M.selective_report(SEL_Y, SEL_S, 0.5, [True, True, True, True, False, False])
+    assert (r["n"], r["n_accepted"]) == (6, 4) and r["coverage"] == pytest.approx(4 / 6)
+    assert r["risk"] == 0.0 and r["accuracy_accepted"] == 1.0 and r["accuracy_all"] == pytest.approx(4 / 6)
+    assert r["auc_accepted"] == 1.0
+    assert r["auc_all"] == pytest.approx(roc_auc_score(SEL_Y, SEL_S))  # 7/9
+    # accepting only the two errors: risk 1; accepting one class only: AUC undefined
+    r = M.selective_report(SEL_Y, SEL_S, 0.5, [False, False, False, False, True, True])
+    assert r["risk"] == 1.0 and r["accuracy_accepted"] == 0.0 and r["auc_accepted"] == 0.0
+    r = M.selective_report(SEL_Y, SEL_S, 0.5, [True, True, False, False, False, False])
+    assert np.isnan(r["auc_accepted"]) and r["risk"] == 0.0
+    r = M.selective_report(SEL_Y, SEL_S, 0.5, np.zeros(6, bool))
+    assert r["coverage"] == 0.0 and np.isnan(r["risk"]) and np.isnan(r["accuracy_accepted"])
+    # unknown labels leave the denominators
+    r = M.selective_report(np.r_[SEL_Y, -1], np.r_[SEL_S, 0.5], 0.5, [True] * 4 + [False] * 2 + [True])
+    assert (r["n"], r["n_accepted"]) == (6, 4)
+
+
+def test_coverage_curve_errors_admitted_last():
+    c = M.coverage_curve(SEL_Y, SEL_S, 0.5, [6, 5, 4, 3, 2, 1])  # the two errors are the least familiar
+    assert c["coverage"] == pytest.approx(np.arange(1, 7) / 6)
+    assert c["risk"] == pytest.approx([0, 0, 0, 0, 1 / 5, 2 / 6])
+    assert c["accuracy"] == pytest.approx(1 - c["risk"])
+    assert np.all(np.diff(c["risk"]) >= 0)  # risk falls as coverage falls
+    assert c["aurc"] == pytest.approx((1 / 5 + 2 / 6) / 6)  # 0.0889
+    assert c["eaurc"] == pytest.approx(0.0)  # the best possible ordering
+    # reversed: the errors come first; risks 1, 1, 2/3, 2/4, 2/5, 2/6
+    r = M.coverage_curve(SEL_Y, SEL_S, 0.5, [1, 2, 3, 4, 5, 6])
+    assert r["risk"] == pytest.approx([1, 1, 2 / 3, 2 / 4, 2 / 5, 2 / 6])
+    assert r["aurc"] == pytest.approx(3.9 / 6) and r["aurc"] > c["aurc"]
+    # constant familiarity cannot rank: a flat curve at the overall error rate, whatever the input order
+    f = M.coverage_curve(SEL_Y, SEL_S, 0.5, np.ones(6))
+    assert f["risk"] == pytest.approx(np.full(6, 1 / 3)) and f["aurc"] == pytest.approx(1 / 3)
+    # NaN familiarity is admitted last, like the least familiar
+    n = M.coverage_curve(SEL_Y, SEL_S, 0.5, [6, 5, 4, 3, np.nan, np.nan])
+    assert n["aurc"] == pytest.approx(c["aurc"])
+    e = M.coverage_curve([], [], 0.5, [])
+    assert len(e["risk"]) == 0 and np.isnan(e["aurc"])
+
+
 def test_segment_ap_and_ar():
     truths = {"a": [(1.0, 2.0)], "b": [(0.0, 1.0), (3.0, 4.0)]}
     perfect = {"a": [(1.0, 2.0, 0.9)], "b": [(0.0, 1.0, 0.8), (3.0, 4.0, 0.7)]}
