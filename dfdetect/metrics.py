@@ -175,7 +175,7 @@ def choose_threshold(labels, scores) -> tuple[float, str]:
       furthest away (the cut an equal-variance Gaussian model of the logits would place for balanced classes),
       so it depends on the classes as a whole rather than on the one video at the plateau's edge, and unlike
       "nearest 0.5" it follows a detector whose scores are shifted.
-    - ``"default"``: 0.5 when only one class (or nothing) has a known label.
+    - ``"default"``: 0.5 when only one class (or nothing) has a known label, or every score is the same.
 
     Labels NaN or -1 (unknown) and non-finite scores are ignored, as everywhere in this module.
     """
@@ -187,6 +187,8 @@ def choose_threshold(labels, scores) -> tuple[float, str]:
     if real_max < fake_min:
         return float(_cut_between(real_max, fake_min, prob)), "logit_midpoint" if prob else "midpoint"
     u = np.unique(s)
+    if len(u) < 2:  # every video scored alike: no cut tells the classes apart
+        return 0.5, "default"
     candidates = _cut_between(u[:-1], u[1:], prob)
     # balanced accuracy for every candidate at once: reals below the cut are right, fakes at or above it
     real, fake = np.sort(s[y == 0]), np.sort(s[y == 1])

@@ -202,6 +202,7 @@ def test_choose_threshold_one_class_and_unknown_labels():
     assert M.choose_threshold([0, 0, 0], [0.1, 0.2, 0.3]) == (0.5, "default")
     assert M.choose_threshold([1, -1, np.nan], [0.9, 0.1, 0.2]) == (0.5, "default")
     assert M.choose_threshold([], []) == (0.5, "default")
+    assert M.choose_threshold([0, 1, 1], [0.3, 0.3, 0.3]) == (0.5, "default")  # one score for all
     # unknown labels and NaN scores are dropped before choosing: the same answer as without them
     y = np.array([0, 0, 0, 1, 1, 1, -1, np.nan, 1])
     s = np.array([0.002, 0.005, 0.01, 0.7, 0.9, 0.97, 0.5, 0.4, np.nan])
