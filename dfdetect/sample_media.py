@@ -125,3 +125,272 @@ def talking_clip(path: str | Path, photo: str = "astronaut", seconds: float = 3.
 
     write_video(path, frames, fps=fps, audio=wave)
     return Path(path)
+
+
+# -- Media without any face ---------------------------------------------------------------------------------
+# Clips with no person in them, the kinds a real corpus holds between talking heads: title cards over an
+# animated sky, credits, cartoons, landscapes, a person seen from behind. A face detector that finds faces in
+# them hands the deepfake model crops of clouds and letters; tests/test_faceless.py holds it to (almost) none.
+
+FACELESS_KINDS = ("sky-title", "text", "cartoon", "landscape", "back-of-head")
+
+LANDSCAPE_PHOTOS = ("china", "flower", "rocket", "coffee", "hubble_deep_field", "gravel")
+
+
+@cache
+def landscape_photo(name: str) -> np.ndarray:
+    """A real photograph without people, RGB uint8: ``china`` and ``flower`` (scikit-learn's sample images),
+    ``rocket``, ``coffee``, ``hubble_deep_field`` and ``gravel`` (scikit-image; gravel is greyscale, turned RGB)."""
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(f"{name}.jpg")
+    if name in ("rocket", "coffee", "hubble_deep_field", "gravel"):
+        from skimage import data
+
+        img = getattr(data, name)()
+        return np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img
+    raise ValueError(f"unknown photo {name!r}; known: {', '.join(LANDSCAPE_PHOTOS)}")
+
+
+def _smooth_noise(rng: np.random.Generator, h: int, w: int, scales=(64, 24, 8)) -> np.ndarray:
+    """Fractal-ish noise in [0, 1]: uniform noise at a few coarse grids, upsampled and summed."""
+    out = np.zeros((h, w), np.float32)
+    total = 0.0
+    for k, s in enumerate(scales):
+        gh, gw = max(2, h // s + 2), max(2, w // s + 2)
+        grid = rng.random((gh, gw)).astype(np.float32)
+        amp = 0.5 ** k
+        out += amp * cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
+        total += amp
+    out /= total
+    return np.clip((out - out.min()) / max(1e-6, out.max() - out.min()), 0.0, 1.0)
+
+
+def _text_centered(img: np.ndarray, text: str, cy: int, scale: float, colour, thickness: int,
+                   font: int = cv2.FONT_HERSHEY_DUPLEX, outline: int = 0) -> None:
+    (tw, th), _ = cv2.getTextSize(text, font, scale, thickness)
+    org = (int((img.shape[1] - tw) / 2), int(cy + th / 2))
+    if outline:
+        cv2.putText(img, text, org, font, scale, (20, 20, 30), thickness + outline, cv2.LINE_AA)
+    cv2.putText(img, text, org, font, scale, colour, thickness, cv2.LINE_AA)
+
+
+def _sky_title_frames(n: int, size: tuple[int, int], rng: np.random.Generator) -> list[np.ndarray]:
+    """Clouds (smoothed noise, drifting sideways and slowly changing) on a blue gradient, with a large
+    title that fades in and grows a little, as in the report of faces found in a title card."""
+    w, h = size
+    pad = n * 2 + 8
+    density = _smooth_noise(rng, h, w + pad, scales=(max(8, w // 4), max(4, w // 12), max(2, w // 40)))
+    density2 = _smooth_noise(rng, h, w + pad, scales=(max(8, w // 3), max(4, w // 10)))
+    top, bottom = np.array([40, 90, 190], np.float32), np.array([150, 190, 235], np.float32)
+    ramp = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+    sky = top * (1 - ramp) + bottom * ramp
+    words = rng.choice(["SUMMER SKIES", "THE JOURNEY", "CHAPTER ONE", "OPEN AIR", "DAYBREAK"])
+    frames = []
+    for i in range(n):
+        t = i / max(1, n - 1)
+        d = (1 - 0.3 * t) * density[:, 2 * i:2 * i + w] + 0.3 * t * density2[:, i:i + w]
+        cover = np.clip((d - 0.45) * 3.0, 0.0, 1.0)[..., None]
+        shade = 225 + 30 * d[..., None]
+        img = sky * (1 - cover) + shade * cover
+        img = np.clip(img, 0, 255).astype(np.uint8)
+        scale = (0.9 + 0.25 * t) * w / 320
+        colour = tuple(int(v) for v in np.array([255, 250, 220]) * min(1.0, 0.3 + 1.5 * t))
+        _text_centered(img, str(words), int(h * 0.45), scale, colour, max(2, int(3 * w / 320)), outline=2)
+        _text_centered(img, "a film", int(h * 0.62), 0.5 * w / 320, (255, 255, 255), 1,
+                       font=cv2.FONT_HERSHEY_SIMPLEX)
+        frames.append(img)
+    return frames
+
+
+def _text_frames(n: int, size: tuple[int, int], rng: np.random.Generator) -> list[np.ndarray]:
+    """End credits: lines of names and roles scrolling up over black (or a dark colour)."""
+    w, h = size
+    first = ["Ada", "Alan", "Grace", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Margaret", "John"]
+    last = ["Lovelace", "Turing", "Hopper", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Hamilton"]
+    roles = ["Director", "Producer", "Editor", "Sound", "Camera", "Music", "Lighting", "Written by"]
+    lines = []
+    for _ in range(40):
+        lines.append((str(rng.choice(roles)), f"{rng.choice(first)} {rng.choice(last)}"))
+    bg = np.array(rng.choice([[0, 0, 0], [10, 10, 40], [30, 5, 5]]), np.uint8)
+    step = int(34 * h / 240)
+    speed = 1.6 * h / 240
+    s = w / 320
+    frames = []
+    for i in range(n):
+        img = np.empty((h, w, 3), np.uint8)
+        img[:] = bg
+        off = h - i * speed
+        for k, (role, name) in enumerate(lines):
+            y = int(off + k * step)
+            if -step < y < h + step:
+                cv2.putText(img, role, (int(w * 0.08), y), cv2.FONT_HERSHEY_SIMPLEX, 0.45 * s, (170, 170, 170), 1,
+                            cv2.LINE_AA)
+                cv2.putText(img, name, (int(w * 0.45), y), cv2.FONT_HERSHEY_DUPLEX, 0.6 * s, (255, 255, 255),
+                            max(1, int(s)), cv2.LINE_AA)
+        # a big title at the top of the roll
+        ty = int(off - 1.5 * step)
+        if -step < ty < h + step:
+            cv2.putText(img, "THE END", (int(w * 0.2), ty), cv2.FONT_HERSHEY_TRIPLEX, 1.4 * s, (240, 220, 160),
+                        max(2, int(2 * s)), cv2.LINE_AA)
+        frames.append(img)
+    return frames
+
+
+def _cartoon_frames(n: int, size: tuple[int, int], rng: np.random.Generator) -> list[np.ndarray]:
+    """A flat-colour cartoon scene: sky, hills, a house, a tree, a sun with rays, a car driving by, a ball
+    bouncing, and a few loose shapes; outlines in black as cartoons draw them. No faces, not even smileys."""
+    w, h = size
+    s = w / 320
+    sky = tuple(int(v) for v in rng.integers([90, 160, 220], [140, 200, 255]))
+    frames = []
+    shapes = [(int(rng.integers(0, w)), int(rng.integers(h // 2, h)), int(rng.integers(6, 18) * s),
+               tuple(int(v) for v in rng.integers(0, 255, 3))) for _ in range(6)]
+    for i in range(n):
+        t = i / 25.0
+        img = np.empty((h, w, 3), np.uint8)
+        img[:] = sky
+        # sun with turning rays
+        sun = (int(w * 0.82), int(h * 0.18))
+        for k in range(10):
+            a = k * np.pi / 5 + t
+            p0 = (int(sun[0] + 24 * s * np.cos(a)), int(sun[1] + 24 * s * np.sin(a)))
+            p1 = (int(sun[0] + 34 * s * np.cos(a)), int(sun[1] + 34 * s * np.sin(a)))
+            cv2.line(img, p0, p1, (255, 200, 0), max(1, int(3 * s)), cv2.LINE_AA)
+        cv2.circle(img, sun, int(18 * s), (255, 220, 40), -1, cv2.LINE_AA)
+        # a cloud drifting
+        cx = int((w * 0.2 + 12 * s * t * 4) % (w + 60 * s)) - int(30 * s)
+        for dx, dy, r in ((0, 0, 14), (16, -6, 16), (32, 0, 13)):
+            cv2.circle(img, (cx + int(dx * s), int(h * 0.2) + int(dy * s)), int(r * s), (250, 250, 250), -1,
+                       cv2.LINE_AA)
+        # hills
+        cv2.ellipse(img, (int(w * 0.25), h), (int(w * 0.45), int(h * 0.45)), 0, 180, 360, (80, 170, 60), -1)
+        cv2.ellipse(img, (int(w * 0.8), h), (int(w * 0.5), int(h * 0.38)), 0, 180, 360, (60, 150, 50), -1)
+        # house
+        hx, hy, hw, hh = int(w * 0.12), int(h * 0.5), int(70 * s), int(55 * s)
+        cv2.rectangle(img, (hx, hy), (hx + hw, hy + hh), (220, 80, 60), -1)
+        cv2.rectangle(img, (hx, hy), (hx + hw, hy + hh), (0, 0, 0), max(1, int(2 * s)))
+        roof = np.array([[hx - int(8 * s), hy], [hx + hw // 2, hy - int(35 * s)], [hx + hw + int(8 * s), hy]])
+        cv2.fillPoly(img, [roof], (120, 60, 30))
+        cv2.polylines(img, [roof], True, (0, 0, 0), max(1, int(2 * s)))
+        cv2.rectangle(img, (hx + int(28 * s), hy + int(25 * s)), (hx + int(44 * s), hy + hh), (90, 50, 20), -1)
+        cv2.rectangle(img, (hx + int(8 * s), hy + int(12 * s)), (hx + int(22 * s), hy + int(26 * s)),
+                      (200, 230, 255), -1)
+        # tree, swaying
+        tx, ty = int(w * 0.6), int(h * 0.62)
+        cv2.rectangle(img, (tx - int(5 * s), ty), (tx + int(5 * s), ty + int(45 * s)), (110, 70, 30), -1)
+        sway = int(3 * s * np.sin(2 * t))
+        cv2.circle(img, (tx + sway, ty - int(10 * s)), int(26 * s), (30, 130, 40), -1, cv2.LINE_AA)
+        cv2.circle(img, (tx + sway, ty - int(10 * s)), int(26 * s), (0, 0, 0), max(1, int(2 * s)), cv2.LINE_AA)
+        # car driving by
+        carx = int((i * 5 * s) % (w + 120 * s)) - int(80 * s)
+        cy = int(h * 0.86)
+        cv2.rectangle(img, (carx, cy - int(18 * s)), (carx + int(70 * s), cy), (40, 90, 220), -1)
+        cv2.rectangle(img, (carx + int(14 * s), cy - int(32 * s)), (carx + int(52 * s), cy - int(18 * s)),
+                      (40, 90, 220), -1)
+        cv2.rectangle(img, (carx + int(20 * s), cy - int(29 * s)), (carx + int(46 * s), cy - int(19 * s)),
+                      (200, 230, 255), -1)
+        for wx in (14, 56):
+            cv2.circle(img, (carx + int(wx * s), cy), int(8 * s), (20, 20, 20), -1, cv2.LINE_AA)
+            cv2.circle(img, (carx + int(wx * s), cy), int(3 * s), (180, 180, 180), -1, cv2.LINE_AA)
+        # bouncing ball
+        by = int(h * 0.75 - abs(np.sin(3 * t)) * 50 * s)
+        cv2.circle(img, (int(w * 0.42), by), int(10 * s), (230, 30, 120), -1, cv2.LINE_AA)
+        for x, y, r, c in shapes:
+            cv2.rectangle(img, (x - r, y - r), (x + r, y + r), c, -1)
+        frames.append(img)
+    return frames
+
+
+def _landscape_frames(n: int, size: tuple[int, int], rng: np.random.Generator) -> list[np.ndarray]:
+    """Every photo of ``LANDSCAPE_PHOTOS`` in turn (start in a seed-chosen place), each slowly panned and
+    zoomed (a Ken Burns effect), a few frames each."""
+    w, h = size
+    order = list(LANDSCAPE_PHOTOS)
+    k0 = int(rng.integers(len(order)))
+    order = order[k0:] + order[:k0]
+    per = max(1, int(np.ceil(n / len(order))))
+    frames = []
+    for i in range(n):
+        img = landscape_photo(order[(i // per) % len(order)])
+        t = (i % per) / max(1, per - 1)
+        H, W = img.shape[:2]
+        zoom = 1.0 + 0.25 * t  # the visible part shrinks as the camera zooms in
+        cw = min(W, H * w / h) / zoom
+        ch = cw * h / w
+        x0 = (W - cw) * (0.2 + 0.6 * t)
+        y0 = (H - ch) * 0.5
+        M = np.array([[w / cw, 0, -x0 * w / cw], [0, h / ch, -y0 * h / ch]], np.float32)
+        frames.append(cv2.warpAffine(img, M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
+    return frames
+
+
+def _back_of_head_frames(n: int, size: tuple[int, int], rng: np.random.Generator) -> list[np.ndarray]:
+    """A person seen from behind, drawn: shoulders in a shirt, a skin-coloured neck, ears, and hair covering
+    the whole head; swaying and nodding a little over a softly textured background."""
+    w, h = size
+    s = h / 240
+    bg = (60 + 80 * _smooth_noise(rng, h, w, scales=(max(8, w // 3), max(4, w // 10)))[..., None]).astype(np.float32)
+    bg = np.clip(bg * np.array([0.9, 1.0, 1.1], np.float32), 0, 255).astype(np.uint8)
+    hair = tuple(int(v) for v in rng.choice([[40, 28, 20], [90, 60, 30], [20, 20, 20], [150, 110, 60]]))
+    skin = tuple(int(v) for v in rng.choice([[225, 180, 150], [190, 140, 100], [120, 80, 55]]))
+    shirt = tuple(int(v) for v in rng.integers(30, 220, 3))
+    phase = rng.uniform(0, 2 * np.pi, 2)
+    frames = []
+    for i in range(n):
+        t = i / 25.0
+        img = bg.copy()
+        cx = int(w / 2 + 10 * s * np.sin(0.9 * t + phase[0]))
+        cy = int(h * 0.42 + 4 * s * np.sin(1.7 * t + phase[1]))
+        tilt = 6 * np.sin(1.1 * t)
+        # shoulders and back
+        cv2.ellipse(img, (cx, h + int(20 * s)), (int(110 * s), int(95 * s)), 0, 180, 360, shirt, -1, cv2.LINE_AA)
+        # neck
+        cv2.rectangle(img, (cx - int(20 * s), cy + int(30 * s)), (cx + int(20 * s), cy + int(85 * s)), skin, -1)
+        # ears, peeking out at the sides
+        for side in (-1, 1):
+            cv2.ellipse(img, (cx + side * int(44 * s), cy + int(4 * s)), (int(8 * s), int(15 * s)), 0, 0, 360,
+                        skin, -1, cv2.LINE_AA)
+        # the head: hair all over, a little darker crown, a few strands
+        cv2.ellipse(img, (cx, cy), (int(45 * s), int(55 * s)), tilt, 0, 360, hair, -1, cv2.LINE_AA)
+        darker = tuple(int(v * 0.75) for v in hair)
+        cv2.ellipse(img, (cx, cy - int(20 * s)), (int(18 * s), int(14 * s)), tilt, 0, 360, darker, -1, cv2.LINE_AA)
+        for k in range(7):
+            a = np.deg2rad(200 + 20 * k + tilt)
+            p0 = (int(cx + 10 * s * np.cos(a)), int(cy - 20 * s + 8 * s * np.sin(a)))
+            p1 = (int(cx + 42 * s * np.cos(a)), int(cy + 45 * s * np.sin(a) * -1))
+            cv2.line(img, p0, p1, darker, max(1, int(2 * s)), cv2.LINE_AA)
+        frames.append(img)
+    return frames
+
+
+_FACELESS = {
+    "sky-title": _sky_title_frames,
+    "text": _text_frames,
+    "cartoon": _cartoon_frames,
+    "landscape": _landscape_frames,
+    "back-of-head": _back_of_head_frames,
+}
+
+
+def faceless_frames(kind: str, n: int = 75, size: tuple[int, int] = (320, 240), seed: int = 0) -> list[np.ndarray]:
+    """``n`` RGB uint8 frames of a clip with no human face in it, of one of ``FACELESS_KINDS``:
+    ``sky-title`` (drifting clouds under a large title), ``text`` (scrolling credits), ``cartoon`` (a
+    flat-colour drawn scene), ``landscape`` (real photographs without people, panned and zoomed) or
+    ``back-of-head`` (a drawn person seen from behind)."""
+    if kind not in _FACELESS:
+        raise ValueError(f"unknown faceless kind {kind!r}; known: {', '.join(FACELESS_KINDS)}")
+    return _FACELESS[kind](int(n), (int(size[0]), int(size[1])), np.random.default_rng(seed))
+
+
+def faceless_clip(path: str | Path, kind: str, seconds: float = 3.0, fps: int = 25,
+                  size: tuple[int, int] = (320, 240), seed: int = 0, audio: bool = True) -> Path:
+    """Encodes a short H.264 + AAC clip of ``faceless_frames(kind)`` (music-like tone for audio: a clip
+    with a sound track, as the report's title card had)."""
+    frames = faceless_frames(kind, n=int(round(seconds * fps)), size=size, seed=seed)
+    wave = tone(seconds, freq=330 + 30 * seed, level=0.1) if audio else None
+    from dfdetect.media import write_video
+
+    write_video(path, frames, fps=fps, audio=wave)
+    return Path(path)
