@@ -16,6 +16,7 @@ Crash safety, the whole design in four lines:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import multiprocessing as mp
@@ -34,8 +35,8 @@ from typing import Any
 
 import yaml
 
-from dfdetect.config import Config, get_config
-from dfdetect.errors import BadArgument, MissingInput, log_traceback, one_line
+from dfdetect.config import Config, FaceConfig, get_config
+from dfdetect.errors import BadArgument, MissingInput, UsageError, log_traceback, one_line
 from dfdetect.media import VIDEO_EXTENSIONS, MediaError
 from dfdetect.records import VideoRecord
 
@@ -331,17 +332,217 @@ def load_windows(out_dir: str | Path):
     return pd.concat([pd.read_csv(p, keep_default_na=False) for p in parts], ignore_index=True)
 
 
-def _check_config(out: Path, config: Config) -> None:
-    """Windows of different shapes must not share a folder."""
-    path = out / "preprocess_config.yaml"
+# ---------------------------------------------------------------------------------------------------------
+# How the windows were cut: written by every preprocess run, read by train (and evaluate, export, predict)
+# ---------------------------------------------------------------------------------------------------------
+
+DATA_CONFIG = "preprocess_config.yaml"
+
+# The settings that decide how a video becomes windows (their shapes, crops, start times and which are kept).
+# A model must be trained and served with the values its data was cut with. Not window.max_windows: it caps how
+# many windows a video gives, not how they are cut.
+CUTTING_FIELDS: dict[str, tuple[str, ...]] = {
+    "media": ("fps", "sample_rate", "max_side"),
+    "faces": tuple(f.name for f in dataclasses.fields(FaceConfig)),
+    "window": ("seconds", "hop_seconds", "min_face_ratio", "trim_leading_silence", "silence_dbfs"),
+}
+
+
+class DataConfigError(UsageError, ValueError):
+    """A config that disagrees with how its data was preprocessed (or parts of one folder cut differently):
+    the user's to fix (exit 2)."""
+
+
+def data_config_path(out_dir: str | Path, shard_index: int = 0, num_shards: int = 1) -> Path:
+    """The settings file a preprocess run (or ``--shard-index`` part) writes: ``OUT/preprocess_config.yaml``,
+    or ``OUT/preprocess_config-I-of-N.yaml`` for a part, so parts that wrote into separate folders later
+    merged into one keep their own record."""
+    return Path(out_dir) / f"preprocess_config{_tag(shard_index, num_shards)}.yaml"
+
+
+def _data_config_files(out_dir: str | Path) -> list[Path]:
+    return sorted(Path(out_dir).glob("preprocess_config*.yaml"))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise DataConfigError(f"cannot read {path}: {one_line(e)}") from None
+    if not isinstance(data, dict):
+        raise DataConfigError(f"{path} must hold a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _cutting(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The cutting settings of a config dict or a settings file, typed like the config's fields (a file's
+    ``fps: 12`` is 12.0); fields a file does not record are left out."""
+    sections = {s: {k: v for k, v in _mapping(settings.get(s)).items() if k in names}
+                for s, names in CUTTING_FIELDS.items()}
+    typed = get_config().override(**sections)  # the config's own type coercion (a bad value: ConfigError)
+    return {s: {k: getattr(getattr(typed, s), k) for k in fields} for s, fields in sections.items() if fields}
+
+
+def _differences(config: dict[str, dict[str, Any]], data: dict[str, dict[str, Any]],
+                 ) -> list[tuple[str, Any, Any]]:
+    """``(section.field, config value, data value)`` for every field ``data`` records that ``config`` sets
+    otherwise, in ``CUTTING_FIELDS`` order."""
+    out = []
+    for section, names in CUTTING_FIELDS.items():
+        for name in names:
+            if name in data.get(section, {}) and config[section][name] != data[section][name]:
+                out.append((f"{section}.{name}", config[section][name], data[section][name]))
+    return out
+
+
+class _Unrecorded:
+    """A field a settings file does not record (written by an older dfdetect): equal to no value."""
+
+    def __repr__(self) -> str:
+        return "(not recorded)"
+
+
+_UNRECORDED = _Unrecorded()
+
+
+def _cutting_full(data: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """``data`` with the fields it does not record filled with ``_UNRECORDED``."""
+    return {s: {k: data.get(s, {}).get(k, _UNRECORDED) for k in names} for s, names in CUTTING_FIELDS.items()}
+
+
+def _listed(diffs: list[tuple[str, Any, Any]]) -> str:
+    return ", ".join(f"{key} {a!r} (config) vs {b!r} (data)" for key, a, b in diffs)
+
+
+_WARNED: set[str] = set()
+
+
+def data_config(data_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """How the windows of a preprocessed folder were cut: ``{"media": {...}, "faces": {...}, "window": {...}}``
+    with the ``CUTTING_FIELDS`` its ``preprocess_config*.yaml`` records.
+
+    A folder written before these files existed gives ``{}`` (nothing known) and a one-line warning on stderr.
+    Raises ``DataConfigError`` when ``--shard-index`` parts of the folder were cut differently, and
+    ``MissingInput`` when ``data_dir`` is not a folder."""
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise MissingInput(f"{data_dir} is not a folder: run `dfdetect preprocess ... --out DIR` first")
+    files = _data_config_files(folder)
+    if not files:
+        if str(folder.resolve()) not in _WARNED:
+            _WARNED.add(str(folder.resolve()))
+            print(f"warning: {data_dir} has no {DATA_CONFIG} (preprocessed by an older dfdetect): cannot check "
+                  "that this config cuts windows the way its data was cut", file=sys.stderr, flush=True)
+        return {}
+    first = _cutting(_read_yaml(files[0]))
+    for other in files[1:]:
+        diffs = _differences(_cutting_full(first), _cutting(_read_yaml(other)))
+        if diffs:
+            raise DataConfigError(
+                f"the parts of {data_dir} were preprocessed with different settings: "
+                + ", ".join(f"{key} {a!r} ({files[0].name}) vs {b!r} ({other.name})" for key, a, b in diffs)
+                + "; preprocess the parts again with one config into a new folder")
+    return first
+
+
+def check_data_config(config: Config, data_dir: str | Path) -> None:
+    """Raises ``DataConfigError`` naming every cutting field (``CUTTING_FIELDS``) on which ``config``
+    disagrees with how ``data_dir`` was preprocessed, with both values. A folder without a settings file (an
+    older dfdetect) is warned about and not checked."""
+    data = data_config(data_dir)
+    diffs = _differences(_cutting(config.to_dict()), data)
+    if diffs:
+        raise DataConfigError(
+            f"this run's config disagrees with how {data_dir} was preprocessed: {_listed(diffs)}; train with "
+            "the data's settings (`dfdetect train` and `python train.py` adopt them unless a --set says "
+            "otherwise: drop that --set), or preprocess again with this config into a new --out folder")
+
+
+def config_for_data(config: Config, data_dir: str | Path, explicit: Iterable[str] = ()) -> Config:
+    """``config`` with the cutting settings of ``data_dir`` (``data_config``) in place of its own: a preset's
+    values are only defaults, the data decides how windows are cut, and the run's ``config.yaml`` (which export
+    copies for predict) then cuts windows exactly as the training data was cut. Prints one line naming what
+    was adopted when something differed.
+
+    ``explicit``: the ``section.field=value`` overrides the user typed (``--set``); one that disagrees with
+    the data raises ``DataConfigError`` instead of being silently replaced."""
+    data = data_config(data_dir)
+    diffs = _differences(_cutting(config.to_dict()), data)
+    if not diffs:
+        return config
+    typed = {item.partition("=")[0].strip() for item in explicit}
+    refused = [d for d in diffs if d[0] in typed]
+    if refused:
+        raise DataConfigError(
+            f"--set disagrees with how {data_dir} was preprocessed: {_listed(refused)}; drop the --set to "
+            "train with the data's settings, or preprocess again with it into a new --out folder")
+    updates: dict[str, dict[str, Any]] = {}
+    for key, _, value in diffs:
+        section, name = key.split(".")
+        updates.setdefault(section, {})[name] = value
+    print(f"adopted how {data_dir} was preprocessed: "
+          + ", ".join(f"{key} {b!r} (config {config.name} had {a!r})" for key, a, b in diffs), flush=True)
+    return config.override(**updates)
+
+
+def _folder_disagreements(out: Path, current: dict[str, Any], skip: Path | None = None) -> list[str]:
+    """``section.field mine (config) vs theirs (file)`` for each settings file in ``out`` (but ``skip``)."""
+    diffs = []
+    for path in _data_config_files(out):
+        if path == skip:
+            continue
+        old = _read_yaml(path)
+        for s in current:
+            theirs = _mapping(old.get(s))
+            for k in dict.fromkeys([*current[s], *theirs]):
+                a, b = current[s].get(k, _UNRECORDED), theirs.get(k, _UNRECORDED)
+                if a != b:
+                    diffs.append(f"{s}.{k} {a!r} (config) vs {b!r} ({path.name})")
+    return diffs
+
+
+def _check_config(out: Path, config: Config, shard_index: int = 0, num_shards: int = 1) -> None:
+    """Windows of different shapes must not share a folder: every run and ``--shard-index`` part compares its
+    settings with each settings file already there, then records its own (``data_config_path``, written
+    atomically, never overwritten) and compares again, so two parts started at once with different settings
+    cannot both go on. A folder holding data from before settings files existed gets none (what cut it is
+    unknown)."""
     current = {k: config.to_dict()[k] for k in ("media", "faces", "window")}
+
+    def refuse(diffs: list[str]) -> BadArgument:
+        return BadArgument(f"{out} was preprocessed with different settings: {', '.join(diffs)}; "
+                           "use a new --out folder or the same --config")
+
+    diffs = _folder_disagreements(out, current)
+    if diffs:
+        raise refuse(diffs)
+    if not _data_config_files(out) and any(out.glob("manifest*.csv")):
+        print(f"warning: {out} holds windows preprocessed by an older dfdetect, without {DATA_CONFIG}: "
+              "not writing one, since what cut them is unknown", file=sys.stderr, flush=True)
+        return
+    path = data_config_path(out, shard_index, num_shards)
     if path.exists():
-        old = yaml.safe_load(path.read_text()) or {}
-        if {k: old.get(k) for k in current} != current:
-            raise BadArgument(f"{out} was preprocessed with different settings ({path}); "
-                             "use a new --out folder or the same --config")
-    else:
-        path.write_text(yaml.safe_dump({**current, "preset": config.name}, sort_keys=False))
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(yaml.safe_dump({**current, "preset": config.name}, sort_keys=False))
+    created = True
+    try:
+        os.link(tmp, path)  # atomic, and never replaces a file written meanwhile
+    except FileExistsError:
+        created = False
+    except OSError:  # a file system without hard links (some network mounts)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    diffs = _folder_disagreements(out, current, skip=path if created else None)  # a part started meanwhile
+    if diffs:
+        if created:
+            path.unlink(missing_ok=True)
+        raise refuse(diffs)
 
 
 def _iter_parallel(todo: list[VideoRecord], config: Config, workers: int, tmp_dir: Path,
@@ -428,7 +629,7 @@ def preprocess(
         raise BadArgument(f"--shard-index must be in [0, {num_shards}), got {shard_index}")
     out = Path(out_dir)
     (out / "shards").mkdir(parents=True, exist_ok=True)
-    _check_config(out, config)
+    _check_config(out, config, shard_index, num_shards)
     mname, wname, sprefix = _names(shard_index, num_shards)
     manifest_path, windows_path = out / mname, out / wname
 

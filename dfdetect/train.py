@@ -91,9 +91,16 @@ def train(
 ) -> dict[str, Any]:
     """Trains ``config``'s model on ``data_dir`` (``train`` split; ``val`` for model selection) into
     ``out_dir``. Rerunning the same call after a crash resumes from the last finished epoch; after a finished
-    run it returns that run's summary."""
-    from dfdetect.pipeline import count_windows, make_dataset
+    run it returns that run's summary.
 
+    Refuses (``DataConfigError``, before anything is built or written) a ``config`` that disagrees with how
+    ``data_dir`` was preprocessed (``dfdetect.preprocess.check_data_config``): the run's ``config.yaml`` is what
+    export and predict cut windows with, so it must hold the data's settings. ``config_for_data`` makes a
+    preset agree with its data."""
+    from dfdetect.pipeline import count_windows, make_dataset
+    from dfdetect.preprocess import check_data_config
+
+    check_data_config(config, data_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     finished = _finished_run(out, config)
