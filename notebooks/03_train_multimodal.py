@@ -54,10 +54,12 @@ import pandas as pd
 
 from dfdetect.config import get_config
 from dfdetect.model import build_model
+from dfdetect.preprocess import config_for_data
 from dfdetect.train import train
 
-config = get_config("smoke" if SMOKE else CONFIG)
 data = root / "data" / "processed" / (f"{NAME}-smoke" if SMOKE else NAME)
+# how the windows are cut (media, faces, window) comes from how notebook 01 preprocessed the data
+config = config_for_data(get_config("smoke" if SMOKE else CONFIG), data)
 run = root / "saved_models" / (f"{RUN}-smoke" if SMOKE else RUN)
 build_model(config).summary(line_length=100)
 
