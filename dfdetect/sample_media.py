@@ -1,7 +1,9 @@
 """Real face photographs that installed packages ship, and simple clips made from them.
 
 No deepfake dataset can be downloaded on every machine, but scikit-image and matplotlib ship real photographs
-of faces. Tests, benchmarks and the built-in benchmark (``dfdetect.synth``) build their clips from these.
+of faces. Tests, benchmarks and the built-in benchmark (``dfdetect.synth``) build their clips from these. Also
+clips with no face at all (``faceless_clip``: a title over clouds, credits, a cartoon, landscape photographs,
+a head seen from behind), on which the face detector must find (almost) nothing.
 """
 
 from __future__ import annotations
