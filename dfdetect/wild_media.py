@@ -61,7 +61,7 @@ class Kind:
     soften: float = 1.0  # < 1: captured at this scale and upscaled (a low-resolution camera or call)
     codec: str = "h264"  # h264 | vp9
     crf: int = 23
-    audio: str = "room"  # an entry of _AUDIO, or "none" for no audio track
+    audio: str = "room"  # one of AUDIO_RECIPES ("none": no audio track)
     sample_rate: int = 48000
     channels: int = 1
     person: str = "face"  # face: an LFW face; not-a-face: an LFW non-face patch where the face would be
@@ -79,7 +79,7 @@ _KIND_LIST = (
     Kind("lfw-closeup", "tight close-up: the face fills most of the frame, hand-held",
          face=0.62, at=(0.5, 0.47), background="coffee", camera="handheld", audio="room"),
     Kind("lfw-wide", "wide shot: a small person in a large scene, far-field reverberant voice",
-         size=(640, 360), face=0.2, at=(0.56, 0.33), background="china", audio="reverb"),
+         size=(640, 360), face=0.15, at=(0.56, 0.33), background="china", audio="reverb"),
     Kind("off-centre", "face near the left edge of a 16:9 frame, mains hum on the audio",
          size=(640, 360), face=0.34, at=(0.2, 0.4), background="brick", audio="hum", fps=25.0),
     Kind("phone-vertical", "9:16 phone video held in the hand, stereo, wind and a voice that comes and goes",
@@ -102,8 +102,8 @@ _KIND_LIST = (
          size=(640, 360), face=0.36, background="china", soften=0.4, crf=45, audio="telephone",
          sample_rate=16000, fps=15.0),
     Kind("webm-interview", "16:9 interview framing in VP9 + Opus (WebM), stereo room voice",
-         size=(854, 480), face=0.27, at=(0.64, 0.38), background="china", camera="handheld", codec="vp9", crf=34,
-         audio="room", channels=2, fps=25.0),
+         size=(854, 480), face=0.27, at=(0.64, 0.38), background="china", camera="handheld", codec="vp9",
+         crf=34, audio="room", channels=2, fps=25.0),
     Kind("textured-background", "a person against a strongly textured real surface, speech levels that vary",
          face=0.36, background="gravel", audio="levels"),
     Kind("silent-no-audio", "no audio track at all", size=(640, 360), face=0.36, at=(0.5, 0.42),
@@ -111,6 +111,9 @@ _KIND_LIST = (
     Kind("not-a-face", "an LFW non-face patch where a head would be (no face to find), music only",
          face=0.36, background="coffee", audio="music-only", person="not-a-face"),
 )
+
+AUDIO_RECIPES = ("room", "reverb", "hum", "street", "babble", "music", "music-only", "quiet", "fan", "telephone",
+                 "levels", "none")
 
 KIND_SPECS: dict[str, Kind] = {k.name: k for k in _KIND_LIST}
 KINDS: tuple[str, ...] = tuple(KIND_SPECS)
@@ -296,9 +299,18 @@ def _source_picture(name: str) -> np.ndarray:
     from skimage import data
 
     if name in ("china", "flower"):
-        from sklearn.datasets import load_sample_image
+        # the JPEGs behind sklearn.datasets.load_sample_image, read directly: importing sklearn.datasets
+        # takes longer than making a clip
+        import importlib.util
 
-        return load_sample_image(f"{name}.jpg").astype(np.float32)
+        spec = importlib.util.find_spec("sklearn")
+        roots = list(spec.submodule_search_locations or []) if spec else []
+        img = cv2.imread(str(Path(roots[0]) / "datasets" / "images" / f"{name}.jpg")) if roots else None
+        if img is None:
+            from sklearn.datasets import load_sample_image
+
+            return load_sample_image(f"{name}.jpg").astype(np.float32)
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.float32)
     if name == "coffee":
         return data.coffee().astype(np.float32)
     if name in _TEXTURE_TINT:
@@ -579,7 +591,8 @@ def make_audio(recipe: str, seconds: float, sr: int, channels: int,
         # a stereo mic pair: the far channel a little later and with its own noise
         late = np.roll(out, int(rng.integers(5, 25)))
         out = np.stack([out, 0.85 * late + _db(rng.standard_normal(n), level - 35)], 1)
-    return np.clip(out, -1, 1).astype(np.float32), speech
+    # a recorder's limiter: peaks are rounded off instead of clipped (transparent below about -10 dBFS)
+    return np.tanh(out).astype(np.float32), speech
 
 
 def mouth_openness(speech: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
@@ -787,29 +800,47 @@ def clip_name(kind: str, seed: int) -> str:
     return f"{kind}-{seed:04d}{_kind(kind).suffix}"
 
 
+def _make_one(job: tuple[str, str, int, float]) -> str:
+    path, kind, seed, seconds = job
+    return str(unfamiliar_clip(path, kind, seed, seconds))
+
+
 def make_unfamiliar_set(out_dir: str | os.PathLike, per_kind: int = 2, seed: int = 0,
-                        kinds: Sequence[str] = KINDS, seconds: float = 4.0):
+                        kinds: Sequence[str] = KINDS, seconds: float = 4.0, workers: int = 1):
     """Writes ``per_kind`` clips of each kind (seeds ``seed .. seed + per_kind - 1``) into ``out_dir`` and
     a table of them, ``out_dir/unfamiliar.csv``; returns it as a DataFrame with columns path, kind, seed,
     face_photo, width, height, codec, has_audio (and expects_face, fps, audio). Clips already there are
-    kept (and probed for the table), so an interrupted run resumes where it stopped."""
+    kept (and probed for the table), so an interrupted run resumes where it stopped. ``workers`` > 1
+    makes clips in that many processes (the clips are the same either way)."""
     import pandas as pd
 
     from dfdetect.media import probe
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
     for kind in kinds:
+        _kind(kind)  # an unknown kind fails before any work
+    wanted = [(kind, s) for kind in kinds for s in range(seed, seed + per_kind)]
+    jobs = [(str(out / clip_name(kind, s)), kind, s, seconds) for kind, s in wanted
+            if not (out / clip_name(kind, s)).exists()]
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the caller may hold MediaPipe or TensorFlow threads, which do not survive a fork
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
+            list(pool.map(_make_one, jobs))
+    else:
+        for job in jobs:
+            _make_one(job)
+    rows = []
+    for kind, s in wanted:
         k = _kind(kind)
-        for s in range(seed, seed + per_kind):
-            path = out / clip_name(kind, s)
-            if not path.exists():
-                unfamiliar_clip(path, kind, s, seconds)
-            info = probe(path)
-            rows.append(dict(path=str(path), kind=kind, seed=s, face_photo=f"lfw_subset[{photo_index(kind, s)}]",
-                             width=info.width, height=info.height, codec=info.video_codec,
-                             has_audio=info.has_audio, expects_face=k.expects_face, fps=k.fps, audio=k.audio))
+        path = out / clip_name(kind, s)
+        info = probe(path)
+        rows.append(dict(path=str(path), kind=kind, seed=s, face_photo=f"lfw_subset[{photo_index(kind, s)}]",
+                         width=info.width, height=info.height, codec=info.video_codec, has_audio=info.has_audio,
+                         expects_face=k.expects_face, fps=k.fps, audio=k.audio))
     table = pd.DataFrame(rows)
     table.to_csv(out / "unfamiliar.csv", index=False)
     return table

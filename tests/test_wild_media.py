@@ -1,7 +1,7 @@
 """dfdetect.wild_media: unfamiliar clips decode as intended, show detectable LFW faces, and are deterministic.
 
-Clips are 2 s (the shortest that still makes one 2 s window of the ``cpu-small`` preset) and each is made at
-most once per test session (``clip``), so every test costs a few seconds at most.
+Clips are 2 s (one window of the ``cpu-small`` preset) and each is made at most once per module (``clip``),
+so every test costs a few seconds at most.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from dfdetect import wild_media as wm
 from dfdetect.config import get_config
-from dfdetect.media import decode, probe, read_all
+from dfdetect.media import probe, read_all
 from dfdetect.windows import VideoSummary, extract_windows
 
 SECONDS = 2.0
@@ -39,7 +39,7 @@ def test_kinds_are_many_and_well_formed():
     assert set(wm.FACE_KINDS) < set(wm.KINDS)
     for name in wm.KINDS:
         k = wm.KIND_SPECS[name]
-        assert k.camera in wm._MARGIN and k.codec in ("h264", "vp9") and k.what
+        assert k.camera in wm._MARGIN and k.codec in ("h264", "vp9") and k.audio in wm.AUDIO_RECIPES and k.what
         assert k.light == "normal" or k.light in wm._STATIC_LIGHT
     # what the benchmark never has, each at least once
     specs = wm.KIND_SPECS.values()
@@ -83,10 +83,6 @@ def test_not_a_face_kind_mostly_has_no_face(clip, detector):
     summary = VideoSummary()
     list(extract_windows(str(clip("not-a-face")), get_config("cpu-small"), detector, summary))
     assert summary.face_ratio < 0.5
-
-
-def _frames(path: Path) -> list[np.ndarray]:
-    return [s.image for s in decode(path, fps=wm.KIND_SPECS["shaky-cam"].fps, audio=False)]
 
 
 def test_clips_are_deterministic_by_seed(tmp_path, clip):
@@ -175,16 +171,19 @@ def test_audio_recipes():
 
 def test_make_unfamiliar_set_writes_a_table_and_resumes(tmp_path, monkeypatch):
     kinds = ("silent-no-audio", "low-bitrate-call")
-    table = wm.make_unfamiliar_set(tmp_path, per_kind=2, seed=3, kinds=kinds, seconds=1.0)
+    # two worker processes: also shows that a clip made in another process has the same bytes
+    table = wm.make_unfamiliar_set(tmp_path, per_kind=1, seed=3, kinds=kinds, seconds=1.0, workers=2)
     assert list(table.columns[:8]) == ["path", "kind", "seed", "face_photo", "width", "height", "codec",
                                        "has_audio"]
-    assert len(table) == 4 and sorted(set(table.seed)) == [3, 4]
+    assert len(table) == 2 and list(table.kind) == list(kinds) and set(table.seed) == {3}
     assert (tmp_path / "unfamiliar.csv").exists()
     row = table.iloc[0]
     assert (row.width, row.height, row.codec, bool(row.has_audio)) == (640, 360, "h264", False)
     assert row.face_photo == f"lfw_subset[{wm.photo_index('silent-no-audio', 3)}]"
     assert not list(tmp_path.glob("*.part*"))
+    here = wm.unfamiliar_clip(tmp_path / "here" / "x.mp4", "low-bitrate-call", 3, 1.0)
+    assert here.read_bytes() == (tmp_path / wm.clip_name("low-bitrate-call", 3)).read_bytes()
     # a second run keeps what is there: nothing is rendered again
     monkeypatch.setattr(wm, "unfamiliar_clip", lambda *a, **k: pytest.fail("re-rendered an existing clip"))
-    again = wm.make_unfamiliar_set(tmp_path, per_kind=2, seed=3, kinds=kinds, seconds=1.0)
+    again = wm.make_unfamiliar_set(tmp_path, per_kind=1, seed=3, kinds=kinds, seconds=1.0)
     assert again.equals(table)
