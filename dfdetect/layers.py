@@ -466,3 +466,32 @@ class MaskSteps(layers.Layer):
 
     def compute_output_shape(self, x_shape, valid_shape):
         return x_shape
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MaskedMean(layers.Layer):
+    """The mean over steps of per-step features, counting only valid steps (all steps without a mask).
+
+    Familiarity (``dfdetect.familiarity``) summarises each branch of a window this way: the face encoder's
+    features averaged over the frames that had a face, the audio encoder's over every step.
+
+    Call arguments:
+        x: ``(batch, steps, features)``; valid: optional ``(batch, steps)``, 1 where the step counts. A window
+            with no valid step gets zeros.
+
+    Example:
+        >>> x = np.array([[[1.0], [5.0], [3.0]]], "float32")
+        >>> keras.ops.convert_to_numpy(MaskedMean()(x, np.array([[1, 0, 1]], "float32"))).tolist()
+        [[2.0]]
+        >>> keras.ops.convert_to_numpy(MaskedMean()(x)).tolist()
+        [[3.0]]
+    """
+
+    def call(self, x, valid=None):
+        if valid is None:
+            return ops.mean(x, axis=1)
+        w = ops.cast(ops.expand_dims(valid, -1), x.dtype)
+        return ops.sum(x * w, axis=1) / ops.maximum(ops.sum(w, axis=1), 1.0)
+
+    def compute_output_shape(self, x_shape, valid_shape=None):
+        return (x_shape[0], x_shape[2])

@@ -11,6 +11,7 @@ from dfdetect.layers import (
     FrameEncoder,
     LaggedCorrelation,
     LogMelSpectrogram,
+    MaskedMean,
     MaskSteps,
     ResampleTime,
     SpectrogramEncoder,
@@ -159,8 +160,18 @@ def test_mask_steps(tmp_path):
     roundtrip(keras.Model([ix, im], MaskSteps()(ix, im)), [x, m], tmp_path)
 
 
+def test_masked_mean_counts_valid_steps_and_round_trips(tmp_path):
+    x = np.array([[[1.0, 2.0], [5.0, 6.0], [3.0, 4.0]], [[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]]], "float32")
+    m = np.array([[1, 0, 1], [0, 0, 0]], "float32")
+    out = keras.ops.convert_to_numpy(MaskedMean()(x, m))
+    assert out.tolist() == [[2.0, 3.0], [0.0, 0.0]]  # a window without a valid step: zeros, not NaN
+    ix, im = keras.Input((3, 2)), keras.Input((3,))
+    roundtrip(keras.Model([ix, im], MaskedMean()(ix, im)), [x, m], tmp_path)
+
+
 @pytest.mark.parametrize("layer", [LogMelSpectrogram(n_mels=8), ResampleTime(3), FrameEncoder((4,), 8),
-                                   SpectrogramEncoder((4,)), SyncCorrelation(4, 1), LaggedCorrelation(4, 1), AttentionPooling(2), MaskSteps()])
+                                   SpectrogramEncoder((4,)), SyncCorrelation(4, 1), LaggedCorrelation(4, 1), AttentionPooling(2), MaskSteps(),
+                                   MaskedMean()])
 def test_get_config_is_complete(layer):
     config = layer.get_config()
     clone = type(layer).from_config(config)
