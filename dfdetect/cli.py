@@ -173,12 +173,15 @@ def cmd_datasets_inspect(args: argparse.Namespace) -> int:
 # --- train -----------------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     from dfdetect.config import load_config
+    from dfdetect.preprocess import config_for_data
     from dfdetect.train import train
 
     cfg = load_config(args.config, args.set)
     if not Path(args.data).is_dir():
         raise UsageError(f"--data {args.data} is not a folder; run `dfdetect preprocess ... --out DIR` first")
     _require_shards(args.data)
+    # the data's window-cutting settings replace the preset's; a --set that contradicts them is refused (exit 2)
+    cfg = config_for_data(cfg, args.data, explicit=args.set)
     summary = train(args.data, args.out, cfg, strategy=args.strategy, epochs=args.epochs,
                     verbose=2 if args.no_progress else "auto")
     print(json.dumps(summary, indent=1))
@@ -211,6 +214,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           f"[{v['auc_ci_low']:.3f}, {v['auc_ci_high']:.3f}], EER {v['eer']:.3f}, AP {v['ap']:.3f}, "
           f"acc@0.5 {v['accuracy@0.5']:.3f}, log loss {v['log_loss']:.3f}")
     print("per category AUC: " + ", ".join(f"{k} {x:.3f}" for k, x in res["per_category"].items()))
+    if res.get("val_threshold") is not None:
+        print(f"val threshold {res['val_threshold']:.3f} ({res['threshold_rule']}): false-positive rate on test "
+              f"reals {v['fpr@val']:.3f}, accuracy {v['accuracy@val']:.3f}")
+    sel = res["selective"]
+    print(f"abstained on {sel['abstention_rate']:.1%} of test videos (unfamiliar); on the {sel['n_accepted']} kept: "
+          f"AUC {sel['accepted']['auc']:.3f}, accuracy {sel['accuracy_accepted']:.3f} (all: "
+          f"{sel['accuracy_all']:.3f})")
     print(f"report: {Path(args.out) / 'report.html'}\nmetrics: {Path(args.out) / 'metrics.json'}"
           f"\nper video: {Path(args.out) / 'per_video.csv'}")
     return EXIT_OK
@@ -232,9 +242,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if not (Path(args.model) / "config.yaml").exists():
         raise UsageError(f"--model {args.model} is not a `dfdetect train` run folder (no config.yaml)")
-    out = export_model(args.model, args.out, which=args.which, report_dir=args.report)
+    out = export_model(args.model, args.out, which=args.which, report_dir=args.report, data_dir=args.data)
+    card = json.loads((out / "model_card.json").read_text())
+    fam = card.get("familiarity") or {}
     print(f"exported: {out}\n  {out / 'saved_model'} (signature serving_default)\n  {out / 'model.keras'}"
           f"\n  {out / 'model_card.json'}, {out / 'model_card.md'}")
+    print(f"  threshold {card['threshold']:.3f} ({card['threshold_source']}), temperature {card['temperature']:.3f}")
+    if fam:
+        rate = fam.get("test_abstention_rate")
+        print(f"  {out / 'familiarity.npz'}: abstains on "
+              + (f"{rate:.1%} of the test split" if rate is not None else "(no test split to measure)"))
     return EXIT_OK
 
 
@@ -256,12 +273,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from tqdm.auto import tqdm
 
-    from dfdetect.predict import VERDICT_FIELDS, Detector, verdict_row
+    from dfdetect.predict import VERDICT_FIELDS, Detector, verdict_row, verdict_text
 
     videos = _expand_videos(args.videos)
     if not videos:
         raise UsageError(f"no videos found in {' '.join(args.videos)} (extensions: see dfdetect.media)")
-    det = Detector(args.model, threshold=args.threshold)  # no model, no card: a UsageError (exit 2)
+    # no model, no card, another model's familiarity statistics: a UsageError (exit 2)
+    det = Detector(args.model, threshold=args.threshold, abstain=not args.no_abstain)
     failed = 0
     crashes: list[tuple[str, str]] = []
     log = _log_path(args)
@@ -294,11 +312,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 print(json.dumps({k: d[k] for k in VERDICT_FIELDS}), flush=True)
             elif writer is None:
                 if v.status == "ok":
-                    segs = ", ".join(f"{s['start']:.1f}-{s['end']:.1f}s" for s in v.segments) or "none"
-                    print(f"{path}: {v.label.upper()} (score {v.score:.3f}; video {v.video_fake:.2f}, audio "
-                          f"{v.audio_fake:.2f}, mismatch {v.av_mismatch:.2f}); {v.windows} windows, face in "
-                          f"{v.face_ratio:.0%} of frames, audio {'yes' if v.has_audio else 'no'}; fake segments: "
-                          f"{segs}" + (f"; {v.reason}" if v.reason else ""), flush=True)
+                    print(verdict_text(v), flush=True)
                 else:
                     print(f"{path}: {v.status}: {v.reason}", flush=True)
     finally:
@@ -373,9 +387,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     preds.to_csv(report / "predictions.csv", index=False)
     acc = prediction_accuracy(preds, test)
     acc.to_csv(report / "predict_accuracy.csv", index=False)
-    print("    share of held-out videos `predict` labels correctly (threshold from the model card):")
+    print("    share of held-out videos `predict` labels correctly (threshold from the model card; 'uncertain' "
+          "counts as wrong; the built-in benchmark is a pipeline check, not a real-world claim):")
     for r in acc.itertuples():
-        print(f"      {r.by:8s} {r.value:18s} {r.correct:3d}/{r.videos:<3d} {r.accuracy:.2f}")
+        print(f"      {r.by:8s} {r.value:18s} {r.correct:3d}/{r.videos:<3d} {r.accuracy:.2f}"
+              + (f"  ({r.abstained} uncertain)" if r.abstained else ""))
     print(f"\ndone in {(time.time() - t0) / 60:.1f} min\n  report:      {report / 'report.html'}\n"
           f"  model:       {export_dir}\n  predictions: {report / 'predictions.csv'} (accuracy: "
           f"{report / 'predict_accuracy.csv'})\n  next:        dfdetect predict VIDEO --model {export_dir}")
@@ -520,18 +536,28 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser(
         "export", help="SavedModel + .keras + model card from a training run",
         description="Writes DIR/saved_model (signature serving_default: frames uint8, audio float32, mask "
-                    "float32 -> fake, video_fake, audio_fake, av_mismatch), DIR/model.keras and "
-                    "DIR/model_card.json/.md with everything predict needs.")
+                    "float32 -> fake, video_fake, audio_fake, av_mismatch, embedding), DIR/model.keras, "
+                    "DIR/familiarity.npz (the training data's embedding statistics and the abstention threshold, "
+                    "chosen to flag 5%% of held-out in-distribution videos) and DIR/model_card.json/.md with "
+                    "everything predict needs: threshold, temperature, training domain, abstention rate on "
+                    "the test split.")
     exp.add_argument("--model", required=True, help="run folder written by `dfdetect train`")
     exp.add_argument("--out", help="export folder (default saved_models/export-RUNNAME)")
     exp.add_argument("--which", default="best", choices=["best", "final"])
-    exp.add_argument("--report", help="an evaluation folder whose val-chosen threshold to use (default RUN/report)")
+    exp.add_argument("--report", help="an evaluation folder whose val-chosen threshold and temperature to use "
+                                      "(default: RUN/report, else a report under reports/ that evaluated this run; "
+                                      "without one, export warns and writes threshold 0.5)")
+    exp.add_argument("--data", help="the preprocessed training data, for the familiarity statistics (default: "
+                                    "the run's, from RUN/summary.json)")
     exp.set_defaults(func=cmd_export)
 
     pr = sub.add_parser(
         "predict", help="score videos: verdict, per-modality scores, timeline, fake segments",
         description="Scores each video (folders are searched) with an exported model. A verdict says how much "
-                    "was seen (windows, share of frames with a face, audio or not). Bad files get status "
+                    "was seen (windows, share of frames with a face, audio or not) and whether the video is like "
+                    "the model's training data (in_distribution, familiarity); when it is not, the label is "
+                    "'uncertain' (its score is not reliable) unless --no-abstain. A video with no face is "
+                    "'uncertain' with reason 'no face found'. Bad files get status "
                     "'failed' with a reason and the batch goes on; exit code 3 if any failed. A file that "
                     "hits a bug gets status 'error' (reason 'internal error: ...', traceback in the log) and "
                     "the batch goes on; exit code 1. The verdict itself is data, never the exit code.")
@@ -539,7 +565,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", help="exported model folder (default: the latest under saved_models/)")
     pr.add_argument("--json", action="store_true", help="one JSON object per video on stdout")
     pr.add_argument("--csv", help="write one row per video to this CSV file")
-    pr.add_argument("--threshold", type=float, help="decision threshold (default: the model card's)")
+    pr.add_argument("--threshold", type=float, help="decision threshold on the fake score (default: the model "
+                                                    "card's, chosen on validation data)")
+    pr.add_argument("--no-abstain", action="store_true",
+                    help="give the raw fake/real label even for a video unlike the model's training data "
+                         "(by default such a video is labelled 'uncertain'; in_distribution and familiarity are "
+                         "reported either way)")
     pr.add_argument("--explain", metavar="DIR", help="write PNG explanations per video here: face heat maps and "
                                                      "spectrogram saliency of the most suspicious window, and "
                                                      "the score timeline with fake segments")

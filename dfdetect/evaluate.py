@@ -17,17 +17,25 @@ from dfdetect.model import HEADS
 
 
 def window_scores(model, data_dir: str | Path, config: Config, split: str | None = "test",
-                  batch_size: int = 32, thumbnails: bool = False) -> pd.DataFrame:
+                  batch_size: int = 32, thumbnails: bool = False, embeddings: bool = False) -> pd.DataFrame:
     """One row per window: path, start, category, method, each head's label (-1 unknown) and score.
     With ``thumbnails``, ``df.attrs["thumbnails"]`` maps each video to a face crop from its most
-    suspicious window (for the report's worst errors)."""
+    suspicious window (for the report's worst errors). With ``embeddings``, ``df.attrs["embeddings"]`` holds
+    each row's pooled embedding (``dfdetect.familiarity``), from the same forward pass."""
     from dfdetect.pipeline import make_dataset
 
+    if embeddings:
+        from dfdetect.familiarity import with_embedding
+
+        model = with_embedding(model)
     ds = make_dataset(data_dir, config, split, training=False, batch_size=batch_size, with_meta=True)
     rows = []
+    embs = []
     thumbs: dict[str, tuple[float, np.ndarray]] = {}
     for inputs, targets, weights, meta in ds:
         preds = model.predict_on_batch(inputs)
+        if embeddings:
+            embs.append(np.asarray(preds["embedding"], np.float32))
         n = len(meta["path"])
         if thumbnails:
             fake = np.asarray(preds["fake"]).reshape(-1)
@@ -49,6 +57,8 @@ def window_scores(model, data_dir: str | Path, config: Config, split: str | None
                 row[f"{h}_score"] = float(np.asarray(preds[h])[i].reshape(-1)[0])
             rows.append(row)
     df = pd.DataFrame(rows)
+    if embeddings:
+        df.attrs["embeddings"] = np.concatenate(embs) if embs else np.zeros((0, 0), np.float32)
     if thumbnails:
         df.attrs["thumbnails"] = {p: img for p, (_, img) in thumbs.items()}
     return df
@@ -93,19 +103,25 @@ def prediction_accuracy(predictions: pd.DataFrame, truth: pd.DataFrame) -> pd.Da
     """How many videos ``predict`` labelled correctly, overall and per category and method.
 
     ``predictions``: ``predict``'s rows (``path``, ``status``, ``label``); ``truth``: the manifest's (``path``,
-    ``label``, ``category``, ``method``). A failed prediction counts as wrong. Columns: ``by`` (all, category,
-    method), ``value``, ``videos``, ``correct``, ``accuracy``.
+    ``label``, ``category``, ``method``). A failed prediction counts as wrong, and so does an abstention
+    (``uncertain``): ``accuracy`` is over all videos, ``answered_accuracy`` over those given a fake or real label.
+    Columns: ``by`` (all, category, method), ``value``, ``videos``, ``correct``, ``abstained``, ``accuracy``,
+    ``answered_accuracy``.
     """
     df = truth[["path", "label", "category", "method"]].merge(
         predictions[["path", "status", "label"]], on="path", how="left", suffixes=("", "_pred"))
     df["correct"] = (df["status"] == "ok") & (df["label_pred"] == df["label"])
+    df["abstained"] = df["label_pred"] == "uncertain"
     df["all"] = "all"
     rows = []
     for by in ("all", "category", "method"):
         for value, g in df.groupby(by, sort=True):
+            answered = len(g) - int(g["abstained"].sum())
             rows.append({"by": by, "value": str(value), "videos": len(g), "correct": int(g["correct"].sum()),
-                         "accuracy": float(g["correct"].mean())})
-    return pd.DataFrame(rows, columns=["by", "value", "videos", "correct", "accuracy"])
+                         "abstained": int(g["abstained"].sum()), "accuracy": float(g["correct"].mean()),
+                         "answered_accuracy": float(g["correct"].sum() / answered) if answered else float("nan")})
+    return pd.DataFrame(rows, columns=["by", "value", "videos", "correct", "abstained", "accuracy",
+                                       "answered_accuracy"])
 
 
 def group_key(row) -> str:
@@ -150,43 +166,77 @@ def predicted_segments(windows: pd.DataFrame, seconds: float, threshold: float =
 def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path, split: str = "test",
                  which: str = "best", bootstrap: int = 1000, progress: bool = True) -> dict:
     """Scores ``split`` of ``data_dir`` with a run's model and writes ``metrics.json``, ``per_video.csv``,
-    ``per_window.csv`` and ``report.html`` into ``out_dir``. The decision threshold and the temperature
-    are fitted on the ``val`` split when it has windows."""
+    ``per_window.csv``, ``familiarity.npz`` and ``report.html`` into ``out_dir``. The decision threshold, the
+    temperature and the familiarity threshold are fitted on the ``val`` split when it has windows; the
+    familiarity statistics on the ``train`` split. ``metrics.json["selective"]`` holds the abstention rate and
+    the metrics on the videos kept (coverage and risk) beside those on all videos."""
     import json
 
     from dfdetect import metrics as M
     from dfdetect.config import load_config
     from dfdetect.errors import BadArgument
+    from dfdetect.familiarity import fit_reference, video_distances
     from dfdetect.pipeline import count_windows
-    from dfdetect.preprocess import load_manifest
+    from dfdetect.preprocess import check_data_config, load_manifest
     from dfdetect.train import load_run_model
 
     run, data, out = Path(run_dir), Path(data_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = load_config(run / "config.yaml")
+    check_data_config(config, data)  # a run scored on data cut another way is refused, naming the fields
     model = load_run_model(run, which)
-    test_w = window_scores(model, data, config, split, thumbnails=True)
+    test_w = window_scores(model, data, config, split, thumbnails=True, embeddings=True)
     if test_w.empty:
         raise BadArgument(f"{data} has no windows in split {split!r}")
     test_v = video_scores(test_w)
     # No val split (or no windows in it): threshold 0.5 and no temperature. Only that case: an exception while
     # scoring val is a bug and must not pass as a missing split.
-    val_w = window_scores(model, data, config, "val") if count_windows(data, "val") else pd.DataFrame()
+    val_w = window_scores(model, data, config, "val", embeddings=True) if count_windows(data, "val") \
+        else pd.DataFrame()
     val_v = video_scores(val_w) if not val_w.empty else pd.DataFrame()
     has_val = not val_v.empty and val_v["fake_label"].nunique() == 2
-    threshold = M.best_threshold(val_v["fake_label"], val_v["fake_score"]) if has_val else None
+    threshold, rule = M.choose_threshold(val_v["fake_label"], val_v["fake_score"]) if has_val else (None, None)
     temperature = M.fit_temperature(val_v["fake_label"], val_v["fake_score"]) if has_val else 1.0
+
+    # Familiarity: statistics of the training windows' embeddings, threshold from held-out val videos.
+    held = (val_w.attrs["embeddings"], val_w["path"]) if not val_w.empty else None
+    ref = fit_reference(model, data, config, held_out=held)
+    ref.save(out)
+    test_w["distance"] = ref.window_distances(test_w.attrs["embeddings"])
+    dist = video_distances(ref, test_w.attrs["embeddings"], test_w["path"])
+    test_v["distance"] = test_v["path"].map(dist)
+    test_v["familiarity"] = [ref.familiarity(d) for d in test_v["distance"]]
+    test_v["in_distribution"] = test_v["distance"] <= ref.threshold
+
+    manifest = load_manifest(data)
+    groups = None
+    if "group" in manifest:
+        g = test_v["path"].map(dict(zip(manifest["path"], manifest["group"].astype(str))))
+        if g.notna().all() and g.nunique() < len(g):
+            groups = g.to_numpy()  # identities: bootstrap resamples them, not videos
 
     results: dict = {"run": str(run), "data": str(data), "split": split, "model": which,
                      "videos": int(len(test_v)), "windows": int(len(test_w)), "val_threshold": threshold,
-                     "temperature": temperature}
-    results["video"] = M.binary_report(test_v["fake_label"], test_v["fake_score"], threshold, bootstrap)
+                     "threshold_rule": rule, "temperature": temperature}
+    results["video"] = M.binary_report(test_v["fake_label"], test_v["fake_score"], threshold, bootstrap,
+                                       groups=groups)
     results["video_confident"] = M.binary_report(test_v["fake_label"], test_v["fake_score_confident"],
                                                  threshold, 0)
-    results["video_calibrated"] = {
-        "log_loss": M.log_loss(test_v["fake_label"], M.apply_temperature(test_v["fake_score"], temperature)),
-        "ece": M.ece(test_v["fake_label"], M.apply_temperature(test_v["fake_score"], temperature))}
+    calibrated = M.apply_temperature(test_v["fake_score"], temperature)
+    results["video_calibrated"] = {"log_loss": M.log_loss(test_v["fake_label"], calibrated),
+                                   "ece": M.ece_top_label(test_v["fake_label"], calibrated),
+                                   "ece_top_label": M.ece_top_label(test_v["fake_label"], calibrated),
+                                   "ece_fake_class": M.ece(test_v["fake_label"], calibrated)}
     results["window"] = M.binary_report(test_w["fake_label"], test_w["fake_score"], threshold, 0)
+    # Selective prediction: what abstaining on unfamiliar videos costs (coverage) and buys (risk).
+    t = threshold if threshold is not None else 0.5
+    accepted = test_v["in_distribution"].to_numpy()
+    sel = M.selective_report(test_v["fake_label"], test_v["fake_score"], t, accepted)
+    curve = M.coverage_curve(test_v["fake_label"], test_v["fake_score"], t, -test_v["distance"].to_numpy())
+    results["familiarity"] = ref.summary()
+    results["selective"] = {**sel, "abstention_rate": float(1 - accepted.mean()), "aurc": curve["aurc"],
+                            "accepted": M.binary_report(test_v.loc[accepted, "fake_label"],
+                                                        test_v.loc[accepted, "fake_score"], threshold, 0)}
     results["heads"] = {h: {"auc": M.roc_auc(test_v[f"{h}_label"], test_v[f"{h}_score"]),
                             "ap": M.average_precision(test_v[f"{h}_label"], test_v[f"{h}_score"])}
                         for h in HEADS if (test_v[f"{h}_label"] >= 0).any()}
@@ -198,7 +248,6 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
     results["per_dataset"] = {d: M.binary_report(g["fake_label"], g["fake_score"], threshold, 0)
                               for d, g in test_v.groupby("dataset")}
 
-    manifest = load_manifest(data)
     segs_true = {}
     if "fake_segments" in manifest:
         for p, s in zip(manifest["path"], manifest["fake_segments"]):
@@ -214,10 +263,11 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
     test_v["prediction"] = np.where(test_v["fake_score"] >= (threshold or 0.5), "fake", "real")
     test_v.to_csv(out / "per_video.csv", index=False)
     test_w.to_csv(out / "per_window.csv", index=False)
+    test_w.attrs.pop("embeddings", None)
     (out / "metrics.json").write_text(json.dumps(_jsonable(results), indent=1))
     from dfdetect.report import write_report
 
-    write_report(out, results, test_v, test_w, run, config, test_w.attrs.get("thumbnails", {}))
+    write_report(out, results, test_v, test_w, run, config, test_w.attrs.get("thumbnails", {}), curve)
     return results
 
 

@@ -1,10 +1,18 @@
 """``dfdetect export --model RUN [--out DIR]``: a SavedModel with a named serving signature, the ``.keras``
-model beside it, and a model card (JSON + Markdown) holding everything inference needs.
+model beside it, the training data's familiarity statistics, and a model card (JSON + Markdown) holding
+everything inference needs.
 
     DIR/saved_model/       tf.saved_model.load(...).signatures["serving_default"](frames=, audio=, mask=)
+                           -> fake, video_fake, audio_fake, av_mismatch (batch,) and embedding (batch, d)
     DIR/model.keras        keras.saving.load_model(..., safe_mode=True)
-    DIR/model_card.json    window length, frame rate, crop size, sample rate, threshold, data, metrics, config
+    DIR/familiarity.npz    training-data statistics of the embedding and the abstention threshold
+    DIR/model_card.json    window length, frame rate, crop size, sample rate, threshold, temperature, training
+                           domain, abstention rate on its test split, metrics, config
     DIR/model_card.md      the same for people
+
+The decision threshold and temperature come from the run's evaluation (``dfdetect evaluate``): ``--report``,
+else ``RUN/report``, else a report under ``reports/`` that evaluated this run. Without one the card says so
+and the threshold is 0.5, and export warns loudly.
 """
 
 from __future__ import annotations
@@ -29,72 +37,170 @@ class ModelCardError(UsageError, ValueError):
 
 def serving_signature(model, config: Config):
     """A ``tf.function`` taking named uint8 frames, float32 waveform and float32 mask batches and returning
-    the four named scores as ``(batch,)`` float32."""
+    the four named scores as ``(batch,)`` float32 and the pooled ``embedding`` ``(batch, d)`` (what
+    familiarity is measured on)."""
     import tensorflow as tf
 
     T, C, S = config.frames_per_window, config.faces.crop_size, config.samples_per_window
+
+    from dfdetect.familiarity import with_embedding
+
+    full = with_embedding(model)
 
     @tf.function(input_signature=[tf.TensorSpec((None, T, C, C, 3), tf.uint8, name="frames"),
                                   tf.TensorSpec((None, S), tf.float32, name="audio"),
                                   tf.TensorSpec((None, T), tf.float32, name="mask")])
     def serve(frames, audio, mask):
-        out = model({"frames": frames, "audio": audio, "mask": mask}, training=False)
-        return {h: tf.reshape(tf.cast(out[h], tf.float32), [-1]) for h in HEADS}
+        out = full({"frames": frames, "audio": audio, "mask": mask}, training=False)
+        res = {h: tf.reshape(tf.cast(out[h], tf.float32), [-1]) for h in HEADS}
+        res["embedding"] = tf.cast(out["embedding"], tf.float32)
+        return res
 
     return serve
 
 
-def _card(run: Path, config: Config, threshold: float, metrics: dict | None) -> dict[str, Any]:
+def _card(run: Path, config: Config, threshold: float, metrics: dict | None, *, which: str = "best",
+          evaluation: dict | None = None, domain: dict | None = None, familiarity: dict | None = None,
+          ) -> dict[str, Any]:
     summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
+    ev = evaluation or {}
     return {
         "format": "dfdetect-model-card/1",
         "dfdetect_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "run": str(run),
+        "checkpoint": which,
         "inputs": {
             "window_seconds": config.window.seconds, "hop_seconds": config.window.hop_seconds,
             "fps": config.media.fps, "frames_per_window": config.frames_per_window,
             "crop_size": config.faces.crop_size, "face_margin": config.faces.margin,
             "sample_rate": config.media.sample_rate, "samples_per_window": config.samples_per_window,
             "trim_leading_silence": config.window.trim_leading_silence,
+            "min_face_ratio": config.window.min_face_ratio,
         },
         "outputs": list(HEADS),
         "threshold": threshold,
+        "threshold_source": ev.get("source") or "default 0.5: no evaluation of this run was found",
+        "threshold_rule": ev.get("threshold_rule"),
+        "temperature": float(ev.get("temperature") or 1.0),
         "training": {"data": summary.get("data"), "train_windows": summary.get("train_windows"),
-                     "epochs": summary.get("epochs_run"), "best_val_auc": summary.get("best")},
+                     "epochs": summary.get("epochs_run"), "best_val_auc": summary.get("best"),
+                     "domain": domain or {}},
+        "familiarity": familiarity or {},
         "metrics": metrics or {},
         "config": config.to_dict(),
         "intended_use": "Research and triage of possibly manipulated talking-head videos. Scores are evidence, "
-                        "not proof; a model trained on the built-in synthetic benchmark says nothing about "
-                        "real-world deepfakes.",
+                        "not proof. A model is only as good as the domain it was trained on (see training."
+                        "domain): a video unlike its training data is labelled uncertain rather than given a "
+                        "score that means nothing. A model trained on the built-in synthetic benchmark says "
+                        "nothing about real-world deepfakes: its metrics are a pipeline check.",
     }
 
 
 def _card_md(card: dict) -> str:
     inp = card["inputs"]
     m = card.get("metrics", {})
+    dom = card["training"].get("domain") or {}
+    fam = card.get("familiarity") or {}
     lines = [f"# dfdetect model ({card['created']})", "",
              f"- windows: {inp['window_seconds']} s, hop {inp['hop_seconds']} s, {inp['fps']} fps, "
              f"{inp['crop_size']} px face crops, {inp['sample_rate']} Hz mono audio",
-             f"- decision threshold on the `fake` score: {card['threshold']:.3f}",
+             f"- decision threshold on the `fake` score: {card['threshold']:.3f} ({card['threshold_source']}"
+             + (f"; rule: {card['threshold_rule']}" if card.get("threshold_rule") else "") + ")",
+             f"- temperature (calibrated probability = sigmoid(logit(score) / T)): {card['temperature']:.3f}",
              f"- outputs: {', '.join(card['outputs'])}",
              f"- trained on: {card['training'].get('data')} ({card['training'].get('train_windows')} windows, "
              f"{card['training'].get('epochs')} epochs)"]
+    if dom:
+        lines.append(f"- training domain: {dom.get('description', '')}")
+    if fam:
+        rate = fam.get("test_abstention_rate")
+        lines.append(f"- familiarity: Mahalanobis distances of the {', '.join(fam.get('parts', []))} features, threshold "
+                     f"{fam.get('threshold', float('nan')):.2f} chosen to flag {fam.get('target_rate', 0.05):.0%} of "
+                     f"held-out {fam.get('held_out_split')} videos; abstains on "
+                     + (f"{rate:.1%} of its own test split ({fam.get('test_videos')} videos)" if rate is not None
+                        else "an unmeasured share of its test split (no test split)"))
+    else:
+        lines.append("- familiarity: none (this export has no familiarity statistics; predict reports "
+                     "in_distribution null)")
     if m:
         lines.append("- test metrics: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()
                                                       if isinstance(v, (int, float))))
+        if "synth" in str(dom.get("datasets", "")):
+            lines.append("  (built-in benchmark: a pipeline check, never a claim about real-world deepfakes)")
     lines += ["", "## Intended use", "", card["intended_use"], ""]
     return "\n".join(lines)
 
 
+def find_evaluation(run: Path, which: str = "best", report_dir: str | Path | None = None,
+                    search: tuple[Path, ...] = (Path("reports"),)) -> Path | None:
+    """The folder of the evaluation of this run's ``which`` model: ``report_dir`` if given (an error when it
+    has no ``metrics.json``), else ``RUN/report``, else the newest ``metrics.json`` under ``search`` (and
+    beside the run's folder) whose ``run`` is this run."""
+    if report_dir is not None:
+        if not (Path(report_dir) / "metrics.json").exists():
+            raise MissingInput(f"--report {report_dir} has no metrics.json: run `dfdetect evaluate` into it first")
+        return Path(report_dir)
+    if (run / "report" / "metrics.json").exists():
+        return run / "report"
+    me = run.resolve()
+    found = []
+    for root in {*search, run.parent.parent / "reports"}:
+        for f in Path(root).glob("**/metrics.json") if Path(root).is_dir() else []:
+            try:
+                rm = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue
+            if rm.get("run") and Path(rm["run"]).resolve() == me and rm.get("model", "best") == which:
+                found.append(f)
+    return max(found, key=lambda f: f.stat().st_mtime).parent if found else None
+
+
+def training_domain(data_dir: str | Path | None) -> dict[str, Any]:
+    """What the training data was: datasets, categories, methods, videos and identities of its train split."""
+    if not data_dir or not (Path(data_dir) / "manifest.csv").exists():
+        return {"description": f"unknown ({data_dir}: no manifest)"}
+    from dfdetect.preprocess import load_manifest
+
+    m = load_manifest(data_dir)
+    m = m[m["status"] == "ok"]
+    tr = m[m["split"].astype(str) == "train"] if "split" in m else m
+    datasets = sorted(str(x) for x in tr["dataset"].dropna().unique()) if "dataset" in tr else []
+    out = {"datasets": datasets, "videos": int(len(tr)), "identities": int(tr["group"].nunique())
+           if "group" in tr else None,
+           "categories": {str(k): int(v) for k, v in tr["category"].value_counts().sort_index().items()}
+           if "category" in tr else {},
+           "methods": sorted(str(x) for x in tr["method"].dropna().unique()) if "method" in tr else []}
+    desc = f"{out['videos']} training videos of {out['identities']} identities from {', '.join(datasets) or '?'}"
+    if any("synth" in d for d in datasets):
+        desc += (" (the built-in synthetic benchmark: talking clips made from three photographs with synthesised "
+                 "voices; real footage is outside this domain)")
+    out["description"] = desc
+    return out
+
+
 def export_model(run_dir: str | Path, out_dir: str | Path | None = None, which: str = "best",
-                 report_dir: str | Path | None = None) -> Path:
-    """Exports a training run. The threshold comes from an evaluation report's val-chosen threshold when
-    ``report_dir`` (or ``RUN/report``) has ``metrics.json``, else 0.5."""
+                 report_dir: str | Path | None = None, data_dir: str | Path | None = None,
+                 log=None) -> Path:
+    """Exports a training run: SavedModel, ``.keras``, familiarity statistics and the model card.
+
+    Args:
+        run_dir: a ``dfdetect train`` folder.
+        out_dir: where to write (default ``saved_models/export-RUNNAME``).
+        which: ``best`` or ``final`` checkpoint.
+        report_dir: the evaluation to take the threshold and temperature from (see ``find_evaluation``).
+        data_dir: the preprocessed training data (default: the run's, from ``summary.json``); its ``train``
+            split gives the familiarity statistics, ``val`` the abstention threshold, ``test`` the abstention
+            rate on the card.
+        log: where warnings go (default: stderr).
+    """
+    import sys
+
     import tensorflow as tf
 
     from dfdetect.train import load_run_model
 
+    say = log or (lambda m: print(m, file=sys.stderr, flush=True))
     run = Path(run_dir)
     if not (run / "config.yaml").exists():
         raise MissingInput(f"{run} is not a training run folder (no config.yaml)")
@@ -102,12 +208,25 @@ def export_model(run_dir: str | Path, out_dir: str | Path | None = None, which: 
     out = Path(out_dir) if out_dir else Path("saved_models") / f"export-{run.name}"
     out.mkdir(parents=True, exist_ok=True)
     model = load_run_model(run, which)
-    threshold, metrics = 0.5, None
-    for rep in [Path(report_dir)] if report_dir else [run / "report"]:
-        if (rep / "metrics.json").exists():
-            rm = json.loads((rep / "metrics.json").read_text())
-            threshold = rm.get("val_threshold") or 0.5
-            metrics = {k: rm["video"].get(k) for k in ("auc", "eer", "ap", "accuracy@0.5", "log_loss")}
+    threshold, metrics, evaluation = 0.5, None, {}
+    rep = find_evaluation(run, which, report_dir)
+    if rep is not None:
+        rm = json.loads((rep / "metrics.json").read_text())
+        threshold = rm.get("val_threshold") or 0.5
+        metrics = {k: rm["video"].get(k) for k in ("auc", "eer", "ap", "accuracy@0.5", "log_loss")}
+        evaluation = {"source": f"chosen on the val split by {rep / 'metrics.json'}",
+                      "threshold_rule": rm.get("threshold_rule"), "temperature": rm.get("temperature")}
+        if rm.get("val_threshold") is None:
+            evaluation["source"] = f"default 0.5: {rep / 'metrics.json'} had no val split to choose on"
+    else:
+        say(f"WARNING: no evaluation of {run} ({which}) found (RUN/report, reports/): the model card gets "
+            "threshold 0.5, no temperature and no metrics. Run `dfdetect evaluate --model RUN --data DIR --out "
+            "REPORT` and export again with --report REPORT.")
+
+    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
+    data = Path(data_dir) if data_dir else (Path(summary["data"]) if summary.get("data") else None)
+    familiarity = _export_familiarity(model, data, config, out, say)
+
     if (out / "saved_model").exists():
         shutil.rmtree(out / "saved_model")
     module = tf.Module()
@@ -116,10 +235,35 @@ def export_model(run_dir: str | Path, out_dir: str | Path | None = None, which: 
     tf.saved_model.save(module, str(out / "saved_model"), signatures={"serving_default": module.serve})
     model.save(out / "model.keras")
     config.to_yaml(out / "config.yaml")
-    card = _card(run, config, float(threshold), metrics)
+    card = _card(run, config, float(threshold), metrics, which=which, evaluation=evaluation,
+                 domain=training_domain(data), familiarity=familiarity)
     (out / CARD).write_text(json.dumps(card, indent=1))
     (out / "model_card.md").write_text(_card_md(card))
     return out
+
+
+def _export_familiarity(model, data: Path | None, config: Config, out: Path, say) -> dict | None:
+    """Fits and saves ``familiarity.npz``; measures the abstention rate on the test split. Without the
+    training data: a loud warning and none (predict then reports ``in_distribution`` null)."""
+    from dfdetect.familiarity import FILE, embed_split, fit_reference, video_distances
+    from dfdetect.pipeline import count_windows
+
+    stale = out / FILE
+    if data is None or not (data / "windows.csv").exists():
+        if stale.exists():
+            stale.unlink()  # another model's statistics must not stay beside this one
+        say(f"WARNING: the training data ({data}) is not available: no familiarity statistics, so predict "
+            "cannot tell when a video is unlike the training data (in_distribution null). Pass --data DIR.")
+        return None
+    ref = fit_reference(model, data, config)
+    ref.save(out)
+    fam = ref.summary()
+    if count_windows(data, "test"):
+        x, t = embed_split(model, data, config, "test")
+        d = video_distances(ref, x, t["path"])
+        fam["test_videos"] = int(len(d))
+        fam["test_abstention_rate"] = float((d > ref.threshold).mean())
+    return fam
 
 
 def read_card(model_dir: str | Path) -> dict[str, Any]:

@@ -12,6 +12,7 @@ carries its traceback for the caller's log.
 from __future__ import annotations
 
 import json
+import sys
 import time
 import traceback as tb
 from dataclasses import asdict, dataclass, field
@@ -27,14 +28,24 @@ from dfdetect.media import MediaError
 from dfdetect.model import HEADS
 
 VERDICT_FIELDS = ["path", "status", "reason", "score", "label", "video_fake", "audio_fake", "av_mismatch",
-                  "face_ratio", "has_audio", "windows", "segments", "timeline", "seconds"]
+                  "face_ratio", "has_audio", "windows", "segments", "timeline", "seconds",
+                  "in_distribution", "familiarity", "probability", "windows_skipped"]
+LABELS = ("fake", "real", "uncertain")
 
 
 @dataclass
 class Verdict:
     """The answer for one video: ``status`` ok, failed (bad media; ``reason`` says why) or error (a bug:
     ``reason`` is ``internal error: ...``, ``traceback`` the full one, kept out of ``to_dict`` and the
-    output rows); scores are None unless ok."""
+    output rows); scores are None unless ok.
+
+    ``label`` is ``fake``, ``real`` or ``uncertain``: uncertain when the video is unlike the model's training
+    data (``in_distribution`` false: the score is not reliable) or when nothing could be scored (no face).
+    ``in_distribution`` is None when the model has no familiarity statistics. ``familiarity`` is the share of
+    the model's own held-out videos that look less familiar (``dfdetect.familiarity``); ``probability`` the
+    fake score calibrated by the model's fitted temperature; ``windows_skipped`` the windows left out because
+    they had too little face (the rule training data was cut by).
+    """
 
     path: str
     status: str = "ok"
@@ -50,12 +61,24 @@ class Verdict:
     segments: list[dict[str, float]] = field(default_factory=list)
     timeline: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    in_distribution: bool | None = None
+    familiarity: float | None = None
+    probability: float | None = None
+    windows_skipped: int = 0
+    distance: float | None = None
+    raw_label: str | None = None
     score_confident: float | None = None
     traceback: str = field(default="", repr=False)
+    embeddings: Any = field(default=None, repr=False)  # (windows, d) pooled embeddings, for analysis
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        emb, self.embeddings = self.embeddings, None
+        try:
+            d = asdict(self)
+        finally:
+            self.embeddings = emb
         del d["traceback"]  # for the log, not for the results
+        del d["embeddings"]
         return d
 
 
@@ -70,17 +93,28 @@ class Detector:
         fmt: which copy of the model scores windows: ``keras`` (``model.keras``) or ``saved_model`` (the
             exported SavedModel's ``serving_default`` signature, what TF Serving runs).
         model_file: another ``.keras`` file to score with (a run's ``best.keras``, say) while the card and
-            config still come from ``model_dir``; for ``fmt="keras"`` only.
+            config still come from ``model_dir``; for ``fmt="keras"`` only. The familiarity statistics are
+            then checked against it (and refused when they belong to another model).
+        abstain: label a video unlike the training data ``uncertain`` (default); False keeps the raw label
+            (``in_distribution`` is still reported).
+        notify: where one-line notices go (a model without familiarity statistics, say); default stderr.
+
+    Example:
+        >>> with Detector("saved_models/demo-cpu-small-export") as det:      # doctest: +SKIP
+        ...     v = det.predict_video("clip.mp4")
+        ...     print(v.label, v.score, v.in_distribution, v.familiarity)
     """
 
     FORMATS = ("keras", "saved_model")
 
     def __init__(self, model_dir: str | Path | None = None, threshold: float | None = None,
-                 batch_size: int = 8, fmt: str = "keras", model_file: str | Path | None = None) -> None:
+                 batch_size: int = 8, fmt: str = "keras", model_file: str | Path | None = None,
+                 abstain: bool = True, notify=None) -> None:
         import keras
 
         import dfdetect.layers  # noqa: F401  (registers the custom layers)
         from dfdetect.faces import FaceDetector
+        from dfdetect.familiarity import NOTICE_NO_REFERENCE, Reference, probe_inputs, with_embedding
 
         if model_dir is None:
             model_dir = latest_export()
@@ -92,16 +126,19 @@ class Detector:
         self.config = load_config(self.model_dir / "config.yaml") if (self.model_dir / "config.yaml").exists() \
             else _config_from_card(self.card)
         self.threshold = float(self.card["threshold"] if threshold is None else threshold)
+        self.temperature = float(self.card.get("temperature") or 1.0)
+        self.abstain = abstain
         if fmt not in self.FORMATS:
             raise BadArgument(f"fmt must be one of {', '.join(self.FORMATS)}, got {fmt!r}")
         if fmt == "saved_model" and model_file is not None:
             raise BadArgument("model_file names a .keras file: it cannot be combined with fmt='saved_model'")
         self.fmt = fmt
+        self.has_embedding = True
         if fmt == "keras":
             path = Path(model_file) if model_file is not None else self.model_dir / "model.keras"
             if not path.is_file():
                 raise MissingInput(f"{path} not found: export the run again with `dfdetect export --model RUN`")
-            self.model = keras.saving.load_model(path, safe_mode=True, compile=False)
+            self.model = with_embedding(keras.saving.load_model(path, safe_mode=True, compile=False))
         else:
             import tensorflow as tf
 
@@ -109,7 +146,17 @@ class Detector:
             if not (self.model_dir / "saved_model").is_dir():
                 raise MissingInput(f"{self.model_dir / 'saved_model'} not found: export the run again")
             self._serving = tf.saved_model.load(str(self.model_dir / "saved_model")).signatures["serving_default"]
+            self.has_embedding = "embedding" in self._serving.structured_outputs
         self.batch_size = batch_size
+        # Familiarity: the training data's statistics, refused when they belong to another model.
+        self.reference = Reference.load(self.model_dir) if self.has_embedding else None
+        self.notice = "" if self.reference is not None else NOTICE_NO_REFERENCE
+        if self.reference is not None:
+            probe = probe_inputs(self.config)
+            self.reference.check_probe(self.score_windows(probe["frames"], probe["audio"], probe["mask"])
+                                       ["embedding"], str(self.model_dir / "familiarity.npz"))
+        if self.notice:
+            (notify or (lambda m: print(f"notice: {m}", file=sys.stderr)))(self.notice)
         self.faces = FaceDetector(self.config.faces)
 
     def close(self) -> None:
@@ -122,25 +169,30 @@ class Detector:
         self.close()
 
     def score_windows(self, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        """The four heads' scores ``(n,)`` and, when the model exposes it, the pooled ``embedding`` ``(n, d)``."""
         if self.fmt == "saved_model":
             import tensorflow as tf
 
             out = self._serving(frames=tf.constant(frames, tf.uint8), audio=tf.constant(audio, tf.float32),
                                 mask=tf.constant(mask, tf.float32))
-            return {h: np.asarray(out[h], np.float32).reshape(-1) for h in HEADS}
-        out = self.model.predict_on_batch({"frames": frames, "audio": audio, "mask": mask})
-        return {h: np.asarray(out[h], np.float32).reshape(-1) for h in HEADS}
+        else:
+            out = self.model.predict_on_batch({"frames": frames, "audio": audio, "mask": mask})
+        res = {h: np.asarray(out[h], np.float32).reshape(-1) for h in HEADS}
+        if "embedding" in out:
+            res["embedding"] = np.asarray(out["embedding"], np.float32).reshape(len(frames), -1)
+        return res
 
     def predict_video(self, path: str | Path, keep_windows: bool = False) -> Verdict:
         """Scores one video. Never raises for a file (Ctrl-C aside): a bad one is ``failed`` with its reason,
         an unexpected exception is ``error`` with ``internal error: Type: message`` and its traceback."""
-        from dfdetect.windows import VideoSummary, extract_windows
+        from dfdetect.windows import VideoSummary, extract_windows, usable
 
         t0 = time.time()
         v = Verdict(path=str(path))
         summary = VideoSummary()
         cfg = self.config.override(window={"max_windows": 0})
         starts, scores = [], {h: [] for h in HEADS}
+        embeddings: list[np.ndarray] = []
         kept = []
         batch = []
 
@@ -151,6 +203,8 @@ class Detector:
                                    np.stack([w.mask.astype(np.float32) for w in batch]))
             for h in HEADS:
                 scores[h].extend(s[h].tolist())
+            if "embedding" in s:
+                embeddings.append(s["embedding"])
             starts.extend(w.start for w in batch)
             if keep_windows:
                 kept.extend(batch)
@@ -158,6 +212,10 @@ class Detector:
 
         try:
             for w in extract_windows(str(path), cfg, self.faces, summary):
+                # score exactly the windows training data keeps (preprocess applies the same rule)
+                if not usable(w, cfg):
+                    v.windows_skipped += 1
+                    continue
                 batch.append(w)
                 if len(batch) >= self.batch_size:
                     flush()
@@ -172,40 +230,92 @@ class Detector:
         if v.status != "ok":
             return v
         try:
-            self._conclude(v, scores, starts, summary)
+            emb = np.concatenate(embeddings) if embeddings else None
+            v.embeddings = emb
+            self._conclude(v, scores, starts, summary, emb)
         except Exception as e:  # noqa: BLE001 - the same contract for a bug in the aggregation
             return Verdict(path=v.path, status="error", reason=f"internal error: {one_line(e)}",
                            traceback=tb.format_exc(), seconds=v.seconds, face_ratio=v.face_ratio,
                            has_audio=v.has_audio)
+        v.seconds = round(time.time() - t0, 3)
         if keep_windows:
             v._windows = kept  # type: ignore[attr-defined]  (for explanations)
         return v
 
-    def _conclude(self, v: Verdict, scores: dict[str, list[float]], starts: list[float], summary) -> None:
-        """Fills an ``ok`` verdict from its window scores: video scores, label, timeline, segments, notes."""
+    def _conclude(self, v: Verdict, scores: dict[str, list[float]], starts: list[float], summary,
+                  embeddings: np.ndarray | None = None) -> None:
+        """Fills an ``ok`` verdict from its window scores: video scores, familiarity, label, timeline,
+        segments, notes."""
         from dfdetect.evaluate import confident_mean
+        from dfdetect.familiarity import PART_WORDS, UNCERTAIN_TEXT
+        from dfdetect.metrics import apply_temperature
 
         fake = np.array(scores["fake"])
         v.windows = len(fake)
-        v.score = float(fake.mean())
-        v.score_confident = confident_mean(fake)
-        for h in ("video_fake", "audio_fake", "av_mismatch"):
-            setattr(v, h, float(np.mean(scores[h])))
-        v.label = "fake" if v.score >= self.threshold else "real"
-        seconds = self.config.window.seconds
-        v.timeline = [{"start": round(s, 3), "end": round(s + seconds, 3),
-                       **{h: round(float(scores[h][i]), 4) for h in HEADS}} for i, s in enumerate(starts)]
-        v.segments = _segments(v.timeline, self.threshold)
-        notes = list(summary.warnings)
-        if summary.face_frames == 0:
-            notes.append("no face found: scored on the audio only")
-        elif summary.face_ratio < 0.5:
+        notes = []
+        if v.windows == 0:
+            # Nothing the model was trained on: training keeps only windows with enough face.
+            v.label = "uncertain"
+            if summary.face_frames == 0:
+                notes.append("no face found: nothing this model can score")
+            else:
+                notes.append(f"a face in only {summary.face_ratio:.0%} of frames: no window had enough face "
+                             f"to score ({v.windows_skipped} left out)")
+        else:
+            v.score = float(fake.mean())
+            v.probability = round(float(apply_temperature([v.score], self.temperature)[0]), 6)
+            v.score_confident = confident_mean(fake)
+            for h in ("video_fake", "audio_fake", "av_mismatch"):
+                setattr(v, h, float(np.mean(scores[h])))
+            v.raw_label = "fake" if v.score >= self.threshold else "real"
+            v.label = v.raw_label
+            if self.reference is not None and embeddings is not None and len(embeddings):
+                d, fam, ok = self.reference.judge(embeddings)
+                v.distance, v.familiarity, v.in_distribution = round(d, 4), round(fam, 4), ok
+                if not ok:
+                    rate = float(self.reference.info.get("target_rate", 0.05))
+                    text = UNCERTAIN_TEXT.format(familiarity=fam, rate=rate)
+                    parts = self.reference.unfamiliar_parts(embeddings)
+                    if parts:
+                        text += f"; unlike its training data: {', '.join(PART_WORDS.get(p, p) for p in parts)}"
+                    if self.abstain:
+                        v.label = "uncertain"
+                        notes.append(f"{text}; without abstention it would say {v.raw_label}")
+                    else:
+                        notes.append(text)
+            elif self.notice:
+                notes.append("familiarity unknown (no statistics with this model)")
+            seconds = self.config.window.seconds
+            v.timeline = [{"start": round(s, 3), "end": round(s + seconds, 3),
+                           **{h: round(float(scores[h][i]), 4) for h in HEADS}} for i, s in enumerate(starts)]
+            v.segments = _segments(v.timeline, self.threshold) if v.label != "uncertain" else []
+        notes += list(summary.warnings)
+        if v.windows and summary.face_ratio < 0.5:
             notes.append(f"a face in only {summary.face_ratio:.0%} of frames")
+        if v.windows_skipped and v.windows:
+            notes.append(f"{v.windows_skipped} of {v.windows + v.windows_skipped} windows left out (too little "
+                         "face)")
         if not summary.has_audio:
             notes.append("no audio: scored on the face only")
         if summary.trimmed:
             notes.append(f"{summary.trimmed:.2f} s of leading silence skipped")
         v.reason = "; ".join(notes)
+
+
+def verdict_text(v: Verdict) -> str:
+    """One line for people: the label first, then why (for ``uncertain``), the scores and what was seen."""
+    seen = (f"{v.windows} windows, face in {v.face_ratio:.0%} of frames, audio {'yes' if v.has_audio else 'no'}")
+    if v.score is None:  # nothing scored (no face)
+        return f"{v.path}: UNCERTAIN: {v.reason}; {seen}"
+    fam = ("familiarity unknown" if v.in_distribution is None else
+           f"{'familiar' if v.in_distribution else 'UNFAMILIAR'} input (familiarity {v.familiarity:.2f})")
+    scores = (f"score {v.score:.3f}, calibrated probability {v.probability:.2f}; video {v.video_fake:.2f}, "
+              f"audio {v.audio_fake:.2f}, mismatch {v.av_mismatch:.2f}")
+    if v.label == "uncertain":
+        return f"{v.path}: UNCERTAIN: {v.reason} ({scores}; {seen})"
+    segs = ", ".join(f"{s['start']:.1f}-{s['end']:.1f}s" for s in v.segments) or "none"
+    return (f"{v.path}: {v.label.upper()} ({scores}); {fam}; {seen}; fake segments: {segs}"
+            + (f"; {v.reason}" if v.reason else ""))
 
 
 def verdict_row(v: Verdict) -> dict[str, Any]:

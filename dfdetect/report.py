@@ -107,7 +107,26 @@ def calibration_figure(videos: pd.DataFrame):
     ax.plot([0, 1], [0, 1], ":", color="grey")
     ax.plot(conf, acc, "o-")
     ax.set(xlabel="mean score", ylabel="observed fake rate",
-           title=f"Calibration (ECE {M.ece(videos['fake_label'], videos['fake_score']):.3f})")
+           title=f"Calibration of the fake score (fake-class ECE "
+                 f"{M.ece(videos['fake_label'], videos['fake_score']):.3f}; top-label ECE "
+                 f"{M.ece_top_label(videos['fake_label'], videos['fake_score']):.3f})")
+    return fig
+
+
+def coverage_figure(curve: dict, selective: dict):
+    """Accuracy and risk against coverage as videos are admitted from the most to the least familiar, with
+    the operating point the familiarity threshold chose."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    cov = np.asarray(curve["coverage"], float)
+    ax.plot(cov, curve["accuracy"], "-", color="tab:green", label="accuracy on the videos kept")
+    ax.plot(cov, curve["risk"], "-", color="tab:red", label=f"risk (error rate); AURC {curve['aurc']:.3f}")
+    if selective.get("coverage") is not None:
+        ax.axvline(selective["coverage"], color="black", ls="--",
+                   label=f"familiarity threshold: keeps {selective['coverage']:.0%}")
+    ax.set(xlabel="coverage (share of videos answered, most familiar first)", ylim=(-0.02, 1.02), xlim=(0, 1.02),
+           title="Selective prediction: abstaining on unfamiliar videos")
+    ax.legend(fontsize=8, loc="center left")
+    ax.grid(alpha=0.3)
     return fig
 
 
@@ -127,12 +146,14 @@ def history_figure(history: pd.DataFrame):
 
 
 def write_report(out: Path, results: dict, videos: pd.DataFrame, windows: pd.DataFrame, run: Path, config,
-                 thumbnails: dict[str, np.ndarray]) -> Path:
+                 thumbnails: dict[str, np.ndarray], coverage: dict | None = None) -> Path:
     figs = {"ROC and precision-recall": roc_pr_figure(videos, windows),
             "Score distributions": histogram_figure(videos, results.get("val_threshold")),
             "Confusion matrices": confusion_figure(videos, results.get("val_threshold")),
             "AUC per category": category_figure(results["per_category"]),
             "Calibration": calibration_figure(videos)}
+    if coverage is not None and "selective" in results:
+        figs["Coverage and accuracy (abstention)"] = coverage_figure(coverage, results["selective"])
     hist_path = Path(run) / "history.csv"
     if hist_path.exists():
         figs["Training curves"] = history_figure(pd.read_csv(hist_path))
@@ -142,10 +163,21 @@ def write_report(out: Path, results: dict, videos: pd.DataFrame, windows: pd.Dat
             ("ROC AUC (95% CI)", f"{v['auc']:.3f} ({v['auc_ci_low']:.3f}-{v['auc_ci_high']:.3f})"),
             ("EER", f"{v['eer']:.3f}"), ("average precision", f"{v['ap']:.3f}"),
             ("accuracy / F1 @ 0.5", f"{v['accuracy@0.5']:.3f} / {v['f1@0.5']:.3f}"),
-            ("log loss", f"{v['log_loss']:.3f}"), ("ECE", f"{v['ece']:.3f}")]
+            ("log loss", f"{v['log_loss']:.3f}"),
+            ("ECE: top-label / fake-class", f"{v['ece_top_label']:.3f} / {v['ece_fake_class']:.3f}"),
+            ("bootstrap unit", v.get("bootstrap_unit", "video"))]
     if "accuracy@val" in v:
         rows.append((f"accuracy / F1 @ val threshold {v['val_threshold']:.2f}",
                      f"{v['accuracy@val']:.3f} / {v['f1@val']:.3f}"))
+    if "fpr@val" in v:
+        rows.append(("false-positive rate on reals @ val threshold", f"{v['fpr@val']:.3f}"))
+    sel = results.get("selective")
+    if sel:
+        acc = sel.get("accepted", {})
+        rows += [("abstained (unfamiliar videos)", f"{sel['abstention_rate']:.1%} of {results['videos']}"),
+                 ("accuracy: all / kept videos", f"{sel['accuracy_all']:.3f} / {sel['accuracy_accepted']:.3f}"),
+                 ("ROC AUC on kept videos", f"{acc.get('auc', float('nan')):.3f}"),
+                 ("risk on kept videos (coverage)", f"{sel['risk']:.3f} ({sel['coverage']:.1%})")]
     summary = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(x))}</td></tr>" for k, x in rows)
     parts.append(f"<h2>Summary (video level, split '{html.escape(results['split'])}')</h2><table>{summary}</table>")
     if "segments" in results:

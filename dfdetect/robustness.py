@@ -179,6 +179,7 @@ def run_robustness(run_dir: str | Path, data_dir: str | Path, out_dir: str | Pat
     from dfdetect.evaluate import video_scores
     from dfdetect.metrics import roc_auc
     from dfdetect.pipeline import make_dataset
+    from dfdetect.preprocess import check_data_config
     from dfdetect.train import load_run_model
 
     unknown = sorted(set(names or []) - set(VIDEO) - set(AUDIO))
@@ -187,6 +188,7 @@ def run_robustness(run_dir: str | Path, data_dir: str | Path, out_dir: str | Pat
     run, out = Path(run_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = load_config(run / "config.yaml")
+    check_data_config(config, data_dir)  # scored on data cut another way: refused, naming the fields
     model = load_run_model(run)
     batches = [(
         {k: v.numpy() for k, v in inputs.items()},

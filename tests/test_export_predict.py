@@ -76,13 +76,19 @@ def test_verdicts(exported, videos):
     with Detector(exported) as det:
         talk = det.predict_video(videos / "talk.mp4")
         assert talk.status == "ok" and talk.windows >= 2 and 0 <= talk.score <= 1
-        assert talk.label in ("real", "fake") and talk.has_audio and talk.face_ratio > 0.9
+        assert talk.label in ("real", "fake", "uncertain") and talk.has_audio and talk.face_ratio > 0.9
+        # the export has familiarity statistics: every scored verdict says whether to trust its score
+        assert isinstance(talk.in_distribution, bool) and 0 <= talk.familiarity <= 1
+        assert (talk.label == "uncertain") == (not talk.in_distribution)
+        assert talk.raw_label == ("fake" if talk.score >= det.threshold else "real")
         assert len(talk.timeline) == talk.windows and all(set(w) >= {"start", "end", "fake"} for w in talk.timeline)
         mute = det.predict_video(videos / "mute.mp4")
         assert mute.status == "ok" and not mute.has_audio and "no audio" in mute.reason
         noface = det.predict_video(videos / "noface.mp4")
-        assert noface.status == "ok" and noface.face_ratio == 0 and "no face" in noface.reason
-        assert noface.windows >= 1 and noface.score is not None  # scored on the audio
+        assert noface.status == "ok" and noface.face_ratio == 0 and noface.reason.startswith("no face found")
+        # training keeps only windows with a face (windows.usable): there is nothing the model knows to score
+        assert (noface.windows, noface.score, noface.label) == (0, None, "uncertain")
+        assert noface.windows_skipped >= 2
         bad = det.predict_video(videos / "random.mp4")
         assert bad.status == "failed" and bad.score is None and bad.windows == 0
         assert bad.reason.startswith("not a readable media file (") and "\n" not in bad.reason
@@ -114,12 +120,15 @@ def test_predict_py_entry_point(exported, videos):
     res = subprocess.run([sys.executable, "predict.py", "--video_path", str(videos / "talk.mp4"), "--model",
                           str(exported)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
-    printed = re.search(r"talk\.mp4: (REAL|FAKE) \(score (\d\.\d{3});", res.stdout)
+    printed = re.search(r"talk\.mp4: (REAL|FAKE|UNCERTAIN)\b.*?\bscore (\d\.\d{3}),", res.stdout)
     assert printed, res.stdout
     with Detector(exported) as det:  # the label is the model's own score against the card's threshold
         v = det.predict_video(videos / "talk.mp4")
     assert abs(float(printed.group(2)) - v.score) < 1e-3
-    assert printed.group(1) == ("FAKE" if v.score >= read_card(exported)["threshold"] else "REAL")
+    if v.in_distribution:
+        assert printed.group(1) == ("FAKE" if v.score >= read_card(exported)["threshold"] else "REAL")
+    else:
+        assert printed.group(1) == "UNCERTAIN" and "unlike anything this model was trained on" in res.stdout
 
 
 def test_explanations_are_written(exported, videos, tmp_path):
