@@ -283,3 +283,19 @@ def test_segment_ap_and_ar():
     assert M.segment_ap({"a": [(1.5, 2.0, 0.9)]}, truth, 0.5) == pytest.approx(1.0)
     assert M.segment_ap({"a": [(1.5, 2.0, 0.9)]}, truth, 0.75) == pytest.approx(0.0)
     assert M.segment_ap({"a": [(1.6, 2.0, 0.9)]}, truth, 0.5) == pytest.approx(0.0)
+
+
+def test_target_fpr_threshold_fits_all_the_reals_not_the_highest_one():
+    rng = np.random.default_rng(0)
+    real = 1 / (1 + np.exp(-rng.normal(-6.0, 1.0, 40)))  # logits N(-6, 1)
+    fake = np.r_[np.exp(-3.37) / (1 + np.exp(-3.37)), 1 / (1 + np.exp(-rng.normal(3.0, 2.0, 60)))]
+    y, s = np.r_[np.zeros(40), np.ones(61)], np.r_[real, fake]
+    t, rule = M.choose_threshold(y, s)
+    z = np.log(real / (1 - real))
+    expected = 1 / (1 + np.exp(-(z.mean() + 2.3263 * z.std(ddof=1))))
+    assert rule == "target_fpr" and t == pytest.approx(max(expected, real.max()), rel=1e-3)
+    assert t > real.max()  # no validation real is called fake
+    # few reals: the normal fit means nothing; the gap rules decide
+    keep = np.r_[np.arange(5), np.arange(40, 101)]
+    assert M.choose_threshold(y[keep], s[keep])[1] != "target_fpr"
+    assert M.choose_threshold(y, s, target_fpr=None)[1] in ("logit_midpoint", "balanced_accuracy")
