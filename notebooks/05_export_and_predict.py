@@ -17,9 +17,11 @@
 # %% [markdown]
 # # 05 · Export and predict
 #
-# Exports the run as a SavedModel (named serving signature) + `.keras` + model card, then scores one held-out
-# video: verdict, per-modality scores, the timeline of window scores with fake segments, and explanations
-# (face heat maps, spectrogram saliency).
+# Exports the run as a SavedModel (named serving signature) + `.keras` + familiarity statistics + model card,
+# then scores one held-out video: verdict, per-modality scores, the timeline of window scores with fake
+# segments, and explanations (face heat maps, spectrogram saliency). Every verdict also says whether the video
+# is like the model's training data (`in_distribution`, `familiarity`); when it is not, the label is
+# `uncertain` instead of a score that means nothing. The last cells show that on a clip the model never saw.
 #
 # **Reads:** `saved_models/<run>/`, `reports/<run>/`. **Writes:** `saved_models/<run>-export/`, `reports/<run>/why/`.
 
@@ -72,3 +74,18 @@ with Detector(exported) as det:
 # %%
 for f in files:
     display(Image(filename=str(f)))
+
+# %% [markdown]
+# ## Knowing what it does not know
+#
+# A clip unlike the training data: another person's face (a real LFW photograph) in a webcam-like scene with
+# an odd voice. The model still produces a score, but its familiarity is low, so the verdict is `uncertain`.
+# `Detector(..., abstain=False)` (or `dfdetect predict --no-abstain`) gives the raw label anyway.
+
+# %%
+from dfdetect.wild_media import unfamiliar_clip  # noqa: E402
+
+odd = unfamiliar_clip(root / "data" / "raw" / "unfamiliar-lfw-closeup.mp4", "lfw-closeup", seed=0)
+with Detector(exported) as det:
+    v = det.predict_video(odd)
+{k: getattr(v, k) for k in ("label", "in_distribution", "familiarity", "score", "raw_label", "reason")}
