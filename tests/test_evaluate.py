@@ -29,7 +29,22 @@ def test_evaluate_outputs_agree(smoke_run, smoke_data, tmp_path, capsys):
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
     assert len(images) >= 6 and all(len(i) > 1000 for i in images)  # plots embedded, nothing linked
     assert "http" not in html.split("<body>")[1].split("dfdetect evaluation report")[0]
-    assert "AUC" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "AUC" in printed
+    # selective prediction: the abstention rate is the share of test videos the familiarity threshold flags,
+    # and the kept videos' metrics sit beside all videos'
+    sel = metrics["selective"]
+    assert sel["abstention_rate"] == pytest.approx(1 - per_video["in_distribution"].mean())
+    assert sel["n_accepted"] == per_video["in_distribution"].sum() and sel["coverage"] == pytest.approx(
+        per_video["in_distribution"].mean())
+    assert sel["accepted"]["n"] == sel["n_accepted"] and 0 <= sel["aurc"] <= 1
+    assert (per_video["distance"] <= metrics["familiarity"]["threshold"]).equals(per_video["in_distribution"])
+    assert per_video["familiarity"].between(0, 1).all() and (out / "familiarity.npz").exists()
+    assert "Coverage and accuracy (abstention)" in html and "abstained (unfamiliar videos)" in html
+    assert f"abstained on {sel['abstention_rate']:.1%} of test videos" in printed
+    # ECE both ways, named; the bootstrap resampled identities (the benchmark has them)
+    assert {"ece_top_label", "ece_fake_class", "fpr@0.5"} <= set(metrics["video"])
+    assert metrics["video"]["bootstrap_unit"] == "group"
 
 
 def test_evaluate_usage_errors(tmp_path):

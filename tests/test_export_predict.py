@@ -163,3 +163,25 @@ def test_grad_cam_is_real_and_localised(exported, videos):
         H = w.frames.shape[1]
         assert (cam["heat"]["mouth"][:, : int(H * 0.5)] == 0).all()  # the mouth stream sees the lower face only
     assert cams["fake"]["saliency"].shape == cams["fake"]["logmel"].shape and cams["fake"]["saliency"].sum() > 0
+
+
+def test_export_finds_the_runs_evaluation_or_says_it_is_missing(tmp_path):
+    from dfdetect.errors import MissingInput
+    from dfdetect.export import find_evaluation
+
+    run = tmp_path / "runs" / "mine"
+    run.mkdir(parents=True)
+    reports = tmp_path / "reports"
+    for name, who, which in (("other", tmp_path / "runs" / "theirs", "best"), ("final", run, "final"),
+                             ("mine", run, "best")):
+        (reports / name).mkdir(parents=True)
+        (reports / name / "metrics.json").write_text(json.dumps({"run": str(who), "model": which}))
+    # the evaluation of this run's checkpoint, not another run's nor another checkpoint's
+    assert find_evaluation(run, "best", search=(reports,)) == reports / "mine"
+    assert find_evaluation(run, "final", search=(reports,)) == reports / "final"
+    assert find_evaluation(tmp_path / "runs" / "nobody", "best", search=(reports,)) is None
+    (run / "report").mkdir()
+    (run / "report" / "metrics.json").write_text("{}")
+    assert find_evaluation(run, "best", search=(reports,)) == run / "report"  # RUN/report comes first
+    with pytest.raises(MissingInput, match="has no metrics.json"):
+        find_evaluation(run, "best", report_dir=tmp_path / "empty")
