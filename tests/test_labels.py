@@ -445,6 +445,7 @@ def test_predict_video_segments_and_timeline(tmp_path):
     clip = talking_clip(tmp_path / "clip.mp4", seconds=5.0, lead_silence=0.55)
     det = Detector.__new__(Detector)  # no exported model to load: the network is replaced (see _ScoreByOrder)
     det.model, det.fmt, det.config, det.threshold, det.batch_size = _ScoreByOrder(), "keras", CFG, 0.5, 3
+    det.temperature, det.abstain, det.reference, det.notice = 1.0, True, None, ""  # no familiarity statistics
     det.faces = FaceDetector(CFG.faces)  # real face detection and real decoding
     try:
         v = det.predict_video(clip)
