@@ -158,32 +158,42 @@ class FaceDetector:
             dets = self._run("full", small, scale)
         return dets
 
-    def refine(self, image: np.ndarray, det: Detection, keep: bool = True) -> Detection | None:
-        """Re-detects inside a square region around ``det``. BlazeFace sees a 128 px image, so a face that
-        is small in a large frame gets a coarse box; in the region it fills a third of the input and the
-        box becomes precise. Also the tracker's cheap per-keyframe search. With ``keep=False`` returns
-        None when the region holds no face (instead of ``det``)."""
+    def refine(self, image: np.ndarray, det: Detection) -> Detection | None:
+        """Re-detects inside a square region around ``det``; None when the region holds no face there.
+        BlazeFace sees a 128 px image, so a face that is small in a large frame gets a coarse box; in the region
+        it fills a third of the input and the box becomes precise. The tracker's cheap per-keyframe search."""
         x0, y0, x1, y1 = det.box
         side = 2.5 * max(x1 - x0, y1 - y0)
         if side >= 0.8 * max(image.shape[:2]):
             # Already large in the frame: the whole frame is as good a region as any.
             found = self._full_frame(image, tiles=False)
             best = max(found, key=lambda d: iou(d.box, det.box), default=None)
-            if best is not None and iou(best.box, det.box) > 0.1:
-                return best
-            return det if keep else None
-        roi_px = 128  # BlazeFace's input size: anything larger is resized again inside MediaPipe
-        crop, (rx0, ry0, rx1, ry1) = crop_square(image, det.box, roi_px, 2.5, fast=True)
-        s = roi_px / (rx1 - rx0)
-        found = self._run(self.config.model, crop, 1.0)
-        best, best_iou = None, 0.1 if not keep else 0.3
-        for d in found:
-            box = (d.box[0] / s + rx0, d.box[1] / s + ry0, d.box[2] / s + rx0, d.box[3] / s + ry0)
-            o = iou(box, det.box)
+            return best if best is not None and iou(best.box, det.box) > 0.1 else None
+        best, best_iou = None, 0.1
+        for d in self._in_region(image, det, 2.5):
+            o = iou(d.box, det.box)
             if o > best_iou:
-                mouth = (d.mouth[0] / s + rx0, d.mouth[1] / s + ry0) if d.mouth else det.mouth
-                best, best_iou = Detection(box=box, score=d.score, mouth=mouth), o
-        return best if best is not None or not keep else det
+                best, best_iou = Detection(box=d.box, score=d.score, mouth=d.mouth or det.mouth), o
+        return best
+
+    def _in_region(self, image, det: Detection, margin: float, mirror: bool = False) -> list[Detection]:
+        """The faces the detector finds in the square region ``margin`` x ``det``'s side around it, zoomed to
+        BlazeFace's 128 px input (mirrored left-right with ``mirror``), in frame coordinates (mouths only
+        when not mirrored)."""
+        roi_px = 128  # BlazeFace's input size: anything larger is resized again inside MediaPipe
+        crop, (rx0, ry0, rx1, ry1) = crop_square(image, det.box, roi_px, margin, fast=True)
+        if mirror:
+            crop = np.ascontiguousarray(crop[:, ::-1])
+        s = roi_px / (rx1 - rx0)
+        out = []
+        for d in self._run(self.config.model, crop, 1.0):
+            bx0, by0, bx1, by1 = d.box
+            if mirror:
+                bx0, bx1 = roi_px - bx1, roi_px - bx0
+            mouth = (d.mouth[0] / s + rx0, d.mouth[1] / s + ry0) if d.mouth is not None and not mirror else None
+            out.append(Detection(box=(bx0 / s + rx0, by0 / s + ry0, bx1 / s + rx0, by1 / s + ry0), score=d.score,
+                                 mouth=mouth))
+        return out
 
     def _look(self, image, det: Detection, margin: float, mirror: bool = False,
               loose: bool = False) -> Detection | None:
@@ -191,27 +201,13 @@ class FaceDetector:
         (mirrored left-right with ``mirror``), in frame coordinates; None when there is none. A match overlaps
         ``det`` (IoU > 0.3), or with ``loose`` has its centre inside ``det`` or overlaps it a little (IoU > 0.1:
         a whole-frame box can be twice the face's size, e.g. a turned head behind a camera)."""
-        roi_px = 128  # BlazeFace's input size
-        crop, (rx0, ry0, rx1, ry1) = crop_square(image, det.box, roi_px, margin, fast=True)
-        if mirror:
-            crop = np.ascontiguousarray(crop[:, ::-1])
-        s = roi_px / (rx1 - rx0)
         best = None
-        for d in self._run(self.config.model, crop, 1.0):
-            bx0, by0, bx1, by1 = d.box
-            if mirror:
-                bx0, bx1 = roi_px - bx1, roi_px - bx0
-            box = (bx0 / s + rx0, by0 / s + ry0, bx1 / s + rx0, by1 / s + ry0)
-            o = iou(box, det.box)
-            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        for d in self._in_region(image, det, margin, mirror):
+            o = iou(d.box, det.box)
+            cx, cy = d.center
             inside = det.box[0] <= cx <= det.box[2] and det.box[1] <= cy <= det.box[3]
-            if not (o > 0.3 or loose and (o > 0.1 or inside)):
-                continue
-            if best is None or d.score > best.score:
-                mouth = None
-                if d.mouth is not None and not mirror:
-                    mouth = (d.mouth[0] / s + rx0, d.mouth[1] / s + ry0)
-                best = Detection(box=box, score=d.score, mouth=mouth)
+            if (o > 0.3 or loose and (o > 0.1 or inside)) and (best is None or d.score > best.score):
+                best = d
         return best
 
     def confirm(self, image, det: Detection) -> Detection | None:
@@ -386,7 +382,7 @@ class FaceTracker:
         if keyframe:
             self._keys += 1
         if predicted is not None and not (keyframe and self._keys % self.config.rescan_every == 0):
-            found = self.detector.refine(image, predicted, keep=False)
+            found = self.detector.refine(image, predicted)
             if found is not None:
                 return found, -1, True
         dets = self.detector.detect(image)
