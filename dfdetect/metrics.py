@@ -204,7 +204,7 @@ def choose_threshold(labels, scores, target_fpr: float | None = TARGET_FPR) -> t
         z = _logit(s[y == 0])
         cut = float(1 / (1 + np.exp(-(z.mean() + norm.ppf(1 - target_fpr) * z.std(ddof=1)))))
         # strictly above the highest real: never call a validation real fake
-        return float(max(cut, float(_cut_between(real_max, min(1.0, real_max + 1e-6), True)))), "target_fpr"
+        return float(max(cut, np.nextafter(real_max, 1.0))), "target_fpr"
     if real_max < fake_min:
         return float(_cut_between(real_max, fake_min, prob)), "logit_midpoint" if prob else "midpoint"
     u = np.unique(s)
@@ -234,13 +234,18 @@ def calibration_bins(labels, scores, bins: int = 10) -> list[dict[str, float]]:
     mean score ("confidence") and observed fake rate ("accuracy") per bin."""
     y, s = _clean(labels, scores)
     edges = np.linspace(0, 1, bins + 1)
-    idx = np.clip(np.digitize(s, edges[1:-1]), 0, bins - 1)
+    return _bin_table(edges, np.clip(np.digitize(s, edges[1:-1]), 0, bins - 1), s, y)
+
+
+def _bin_table(edges: np.ndarray, idx: np.ndarray, confidence: np.ndarray, outcome: np.ndarray,
+               ) -> list[dict[str, float]]:
+    """Per bin ``b`` (samples with ``idx == b``): its edges, count, mean confidence and mean outcome."""
     out = []
-    for b in range(bins):
+    for b in range(len(edges) - 1):
         m = idx == b
         out.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), "count": int(m.sum()),
-                    "confidence": float(s[m].mean()) if m.any() else float("nan"),
-                    "accuracy": float(y[m].mean()) if m.any() else float("nan")})
+                    "confidence": float(confidence[m].mean()) if m.any() else float("nan"),
+                    "accuracy": float(outcome[m].mean()) if m.any() else float("nan")})
     return out
 
 
@@ -269,13 +274,7 @@ def top_label_bins(labels, scores, bins: int = 10) -> list[dict[str, float]]:
     edges = np.linspace(0, 1, bins + 1)
     # right-closed bins: index b holds edges[b] < conf <= edges[b + 1]
     idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, bins - 1)
-    out = []
-    for b in range(bins):
-        m = idx == b
-        out.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), "count": int(m.sum()),
-                    "confidence": float(conf[m].mean()) if m.any() else float("nan"),
-                    "accuracy": float(correct[m].mean()) if m.any() else float("nan")})
-    return out
+    return _bin_table(edges, idx, conf, correct)
 
 
 def ece_top_label(labels, scores, bins: int = 10) -> float:
