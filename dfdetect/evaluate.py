@@ -175,7 +175,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
     from dfdetect import metrics as M
     from dfdetect.config import load_config
     from dfdetect.errors import BadArgument
-    from dfdetect.familiarity import fit_reference, video_distances
+    from dfdetect.familiarity import fit_reference, video_distances, with_embedding
     from dfdetect.pipeline import count_windows
     from dfdetect.preprocess import check_data_config, load_manifest
     from dfdetect.train import load_run_model
@@ -184,7 +184,8 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
     out.mkdir(parents=True, exist_ok=True)
     config = load_config(run / "config.yaml")
     check_data_config(config, data)  # a run scored on data cut another way is refused, naming the fields
-    model = load_run_model(run, which)
+    # one model with the familiarity embedding serves every pass below (test, val, the training statistics)
+    model = with_embedding(load_run_model(run, which))
     test_w = window_scores(model, data, config, split, thumbnails=True, embeddings=True)
     if test_w.empty:
         raise BadArgument(f"{data} has no windows in split {split!r}")

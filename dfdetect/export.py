@@ -245,7 +245,7 @@ def export_model(run_dir: str | Path, out_dir: str | Path | None = None, which: 
 def _export_familiarity(model, data: Path | None, config: Config, out: Path, say) -> dict | None:
     """Fits and saves ``familiarity.npz``; measures the abstention rate on the test split. Without the
     training data: a loud warning and none (predict then reports ``in_distribution`` null)."""
-    from dfdetect.familiarity import FILE, embed_split, fit_reference, video_distances
+    from dfdetect.familiarity import FILE, embed_split, fit_reference, video_distances, with_embedding
     from dfdetect.pipeline import count_windows
 
     stale = out / FILE
@@ -255,6 +255,7 @@ def _export_familiarity(model, data: Path | None, config: Config, out: Path, say
         say(f"WARNING: the training data ({data}) is not available: no familiarity statistics, so predict "
             "cannot tell when a video is unlike the training data (in_distribution null). Pass --data DIR.")
         return None
+    model = with_embedding(model)  # once, for the statistics and the test split
     ref = fit_reference(model, data, config)
     ref.save(out)
     fam = ref.summary()

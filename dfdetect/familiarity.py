@@ -43,6 +43,7 @@ EMBEDDING_LAYER = "dropout"  # its input is the pooled vector every head reads
 PARTS = (("pooled", EMBEDDING_LAYER, "input"), ("face", "face_frames", "face steps"),
          ("mouth", "mouth_frames", "face steps"), ("voice", "audio_to_frames", "all steps"))
 TARGET_RATE = 0.05
+FOLDS = 5  # without a held-out split, training videos are scored in this many cross-fitted folds
 
 
 class FamiliarityError(UsageError, ValueError):
@@ -74,11 +75,14 @@ def embedding_parts(model) -> list[tuple[str, Any]]:
 
 def with_embedding(model):
     """A model with the same inputs returning the four heads plus ``embedding`` (the parts, concatenated)
-    in one forward pass; ``.familiarity_parts`` lists ``(name, size)`` in that order."""
+    in one forward pass; ``.familiarity_parts`` lists ``(name, size)`` in that order. A model it returned is
+    returned as it is."""
     import keras
 
     from dfdetect.model import HEADS
 
+    if hasattr(model, "familiarity_parts"):
+        return model  # already wrapped: building it again would make (and trace) another model
     parts = embedding_parts(model)
     outs = {h: model.get_layer(h).output for h in HEADS}
     tensors = [t for _, t in parts]
@@ -220,26 +224,12 @@ class Reference:
 # ---------------------------------------------------------------------------------------------------------
 
 def embed_split(model, data_dir: str | Path, config, split: str, batch_size: int = 32):
-    """Embeddings and fake scores of every window of one split, with each window's video and label.
+    """Embeddings of every window of one split, and the windows' table (``evaluate.window_scores``: path,
+    start, labels and scores), from one pass: ``(embeddings (n, d), table)``."""
+    from dfdetect.evaluate import window_scores
 
-    Returns ``(embeddings (n, d), table)`` with table columns ``path, start, fake_label, fake_score``."""
-    import pandas as pd
-
-    from dfdetect.pipeline import make_dataset
-
-    fmodel = with_embedding(model)
-    ds = make_dataset(data_dir, config, split, training=False, batch_size=batch_size, with_meta=True)
-    embs, rows = [], []
-    for inputs, targets, _weights, meta in ds:
-        out = fmodel.predict_on_batch(inputs)
-        embs.append(np.asarray(out["embedding"], np.float32))
-        fake = np.asarray(out["fake"]).reshape(-1)
-        for i in range(len(fake)):
-            rows.append({"path": meta["path"][i].numpy().decode(), "start": float(meta["start"][i]),
-                         "fake_label": int(targets["fake"][i][0]), "fake_score": float(fake[i])})
-    if not embs:
-        return np.zeros((0, 0), np.float32), pd.DataFrame(rows, columns=["path", "start", "fake_label", "fake_score"])
-    return np.concatenate(embs), pd.DataFrame(rows)
+    table = window_scores(model, data_dir, config, split, batch_size=batch_size, embeddings=True)
+    return table.attrs.pop("embeddings"), table
 
 
 def fit_statistics(embeddings: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -295,10 +285,11 @@ def fit_reference(model, data_dir: str | Path, config, target_rate: float = TARG
     from dfdetect.errors import BadArgument
     from dfdetect.pipeline import count_windows
 
+    model = with_embedding(model)  # once: every pass below (train, held-out, probe) uses the same graph
     x, table = embed_split(model, data_dir, config, "train")
     if len(x) < 4:
         raise BadArgument(f"{data_dir} has {len(x)} training windows: too few to describe the training data")
-    parts = with_embedding(model).familiarity_parts
+    parts = model.familiarity_parts
     labels = table["fake_label"].to_numpy()
     means, precisions = fit_parts(x, labels, parts)
     ref = Reference(parts=parts, means=means, precisions=precisions, scales=np.ones(len(parts)),
@@ -321,9 +312,6 @@ def fit_reference(model, data_dir: str | Path, config, target_rate: float = TARG
     ref.info = {"train_windows": int(len(x)), "held_out_split": source, "held_out_videos": int(len(videos)),
                 "target_rate": target_rate, "data": str(data_dir), "classes": int(len(means[0]))}
     return ref
-
-
-FOLDS = 5
 
 
 def cross_fitted_part_distances(x: np.ndarray, table, parts: list[tuple[str, int]]) -> np.ndarray:
