@@ -15,7 +15,7 @@ import json
 import sys
 import time
 import traceback as tb
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +72,8 @@ class Verdict:
     embeddings: Any = field(default=None, repr=False)  # (windows, d) pooled embeddings, for analysis
 
     def to_dict(self) -> dict[str, Any]:
-        emb, self.embeddings = self.embeddings, None
-        try:
-            d = asdict(self)
-        finally:
-            self.embeddings = emb
-        del d["traceback"]  # for the log, not for the results
-        del d["embeddings"]
-        return d
+        # the traceback is for the log and the embeddings for analysis, not for the results
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("traceback", "embeddings")}
 
 
 class Detector:
