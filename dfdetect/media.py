@@ -432,15 +432,21 @@ def write_video(
     rotation: int = 0,
     pix_fmt: str = "yuv420p",
     frame_times: list[float] | None = None,
+    reproducible: bool = False,
 ) -> None:
     """Encodes RGB frames (an iterable of ``(H, W, 3)`` uint8) and an optional waveform into a file.
 
     Used by the built-in benchmark, tests and benchmarks. ``audio`` is ``(n,)`` or ``(n, channels)`` float
     in [-1, 1]. ``rotation`` writes a display matrix (a phone clip stored sideways). ``frame_times`` gives
-    each frame's presentation time in seconds, for variable-frame-rate clips.
+    each frame's presentation time in seconds, for variable-frame-rate clips. ``reproducible``: the same
+    bytes every time. By default libx264's macroblock-tree rate control makes the first encode in a process
+    differ from later ones of the same frames (by tens of levels in decoded pixels on a noisy clip); this turns
+    it off, fixes the encoders' thread counts and makes the muxer bit-exact (Matroska otherwise writes random
+    UIDs).
     """
     rate = Fraction(fps).limit_denominator(1001)
-    with av.open(str(path), mode="w") as out:
+    fixed = {"threads": "2"} if reproducible else {}
+    with av.open(str(path), mode="w", options={"fflags": "+bitexact"} if reproducible else {}) as out:
         vs = None
         if audio is not None:
             layout = "mono" if audio_channels == 1 else "stereo"
@@ -451,9 +457,10 @@ def write_video(
                 vs = out.add_stream(video_codec, rate=rate)
                 vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
                 if video_codec in ("libx264", "h264"):
-                    vs.options = {"crf": str(crf), "preset": "veryfast"}
+                    vs.options = {"crf": str(crf), "preset": "veryfast",
+                                  **({**fixed, "x264-params": "mbtree=0"} if reproducible else {})}
                 elif video_codec in ("libvpx-vp9", "libvpx"):
-                    vs.options = {"crf": str(crf + 10), "b": "0", "deadline": "realtime", "cpu-used": "8"}
+                    vs.options = {"crf": str(crf + 10), "b": "0", "deadline": "realtime", "cpu-used": "8", **fixed}
                 if frame_times is not None:
                     vs.codec_context.time_base = Fraction(1, 1000)
                 if rotation:

@@ -27,16 +27,15 @@ import os
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from functools import cache
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 from scipy import signal
 from scipy.ndimage import gaussian_filter1d
 
+from dfdetect.media import write_video
 from dfdetect.synth import SR, Utterance, plan_utterance, voice
 
 # ---------------------------------------------------------------------------------------------------------
@@ -750,49 +749,12 @@ def unfamiliar_clip(path: str | os.PathLike, kind: str, seed: int = 0, seconds: 
 
 def encode(path: str | os.PathLike, frames: Iterable[np.ndarray], k: Kind, audio: np.ndarray | None) -> None:
     """Encodes RGB frames and a track as ``k`` says (H.264 + AAC in MP4, or VP9 + Opus in WebM), the same
-    bytes every time.
-
-    Not ``dfdetect.media.write_video``, whose H.264 is not reproducible: with libx264's macroblock-tree
-    rate control (on by default) the first encode in a process often differs from later ones of the same
-    frames, by tens of levels in decoded pixels on a noisy clip. Here mbtree is off, the thread counts are
-    fixed, and the muxer is ``+bitexact`` (Matroska otherwise writes random UIDs).
-    """
+    bytes every time (``write_video(reproducible=True)``)."""
     vp9 = k.codec == "vp9"
-    with av.open(str(path), mode="w", options={"fflags": "+bitexact"}) as out:
-        vs = out.add_stream("libvpx-vp9" if vp9 else "libx264", rate=Fraction(k.fps).limit_denominator(1001))
-        vs.width, vs.height = k.size
-        vs.pix_fmt = "yuv420p"
-        if vp9:
-            vs.options = {"crf": str(k.crf), "b": "0", "deadline": "realtime", "cpu-used": "8", "threads": "2"}
-        else:
-            vs.options = {"crf": str(k.crf), "preset": "veryfast", "threads": "2", "x264-params": "mbtree=0"}
-        as_ = None
-        if audio is not None:
-            as_ = out.add_stream("libopus" if vp9 else "aac", rate=k.sample_rate,
-                                 layout="stereo" if k.channels == 2 else "mono")
-        for img in frames:
-            for packet in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")):
-                out.mux(packet)
-        for packet in vs.encode():
-            out.mux(packet)
-        if as_ is None or audio is None:
-            return
-        wave = np.asarray(audio, np.float32).reshape(len(audio), -1)
-        fmt = as_.codec_context.format.name
-        step = as_.codec_context.frame_size or 1024
-        for start in range(0, wave.shape[0], step):
-            chunk = wave[start:start + step]
-            arr = np.ascontiguousarray(chunk.T) if fmt.endswith("p") else np.ascontiguousarray(chunk.reshape(1, -1))
-            if "flt" not in fmt:
-                arr = (arr * 32767).astype(np.int16)
-            af = av.AudioFrame.from_ndarray(arr, format=fmt, layout=as_.layout.name)
-            af.sample_rate = k.sample_rate
-            af.pts = start
-            af.time_base = Fraction(1, k.sample_rate)
-            for packet in as_.encode(af):
-                out.mux(packet)
-        for packet in as_.encode():
-            out.mux(packet)
+    write_video(path, frames, fps=k.fps, audio=audio, sample_rate=k.sample_rate, audio_channels=k.channels,
+                video_codec="libvpx-vp9" if vp9 else "libx264", audio_codec="libopus" if vp9 else "aac",
+                crf=k.crf - 10 if vp9 else k.crf,  # write_video's VP9 quality is its crf + 10
+                reproducible=True)
 
 
 def clip_name(kind: str, seed: int) -> str:
