@@ -59,10 +59,9 @@ def serving_signature(model, config: Config):
     return serve
 
 
-def _card(run: Path, config: Config, threshold: float, metrics: dict | None, *, which: str = "best",
-          evaluation: dict | None = None, domain: dict | None = None, familiarity: dict | None = None,
-          ) -> dict[str, Any]:
-    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else {}
+def _card(run: Path, config: Config, threshold: float, metrics: dict | None, *, summary: dict,
+          which: str = "best", evaluation: dict | None = None, domain: dict | None = None,
+          familiarity: dict | None = None) -> dict[str, Any]:
     ev = evaluation or {}
     return {
         "format": "dfdetect-model-card/1",
@@ -235,7 +234,7 @@ def export_model(run_dir: str | Path, out_dir: str | Path | None = None, which: 
     tf.saved_model.save(module, str(out / "saved_model"), signatures={"serving_default": module.serve})
     model.save(out / "model.keras")
     config.to_yaml(out / "config.yaml")
-    card = _card(run, config, float(threshold), metrics, which=which, evaluation=evaluation,
+    card = _card(run, config, float(threshold), metrics, summary=summary, which=which, evaluation=evaluation,
                  domain=training_domain(data), familiarity=familiarity)
     (out / CARD).write_text(json.dumps(card, indent=1))
     (out / "model_card.md").write_text(_card_md(card))

@@ -127,7 +127,7 @@ class Detector:
         if fmt == "saved_model" and model_file is not None:
             raise BadArgument("model_file names a .keras file: it cannot be combined with fmt='saved_model'")
         self.fmt = fmt
-        self.has_embedding = True
+        has_embedding = True  # a SavedModel exported before familiarity returns no embedding
         if fmt == "keras":
             path = Path(model_file) if model_file is not None else self.model_dir / "model.keras"
             if not path.is_file():
@@ -140,10 +140,10 @@ class Detector:
             if not (self.model_dir / "saved_model").is_dir():
                 raise MissingInput(f"{self.model_dir / 'saved_model'} not found: export the run again")
             self._serving = tf.saved_model.load(str(self.model_dir / "saved_model")).signatures["serving_default"]
-            self.has_embedding = "embedding" in self._serving.structured_outputs
+            has_embedding = "embedding" in self._serving.structured_outputs
         self.batch_size = batch_size
         # Familiarity: the training data's statistics, refused when they belong to another model.
-        self.reference = Reference.load(self.model_dir) if self.has_embedding else None
+        self.reference = Reference.load(self.model_dir) if has_embedding else None
         self.notice = "" if self.reference is not None else NOTICE_NO_REFERENCE
         if self.reference is not None:
             probe = probe_inputs(self.config)
