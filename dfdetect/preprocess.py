@@ -45,7 +45,7 @@ MANIFEST_COLUMNS = [
     "video_id", "duration", "max_faces", "trimmed_s", "warnings", "seconds",
     "shard", "offset", "length",
     "label", "video_fake", "audio_fake", "av_mismatch", "group", "dataset", "category", "method", "split",
-    "fake_segments",
+    "fake_segments", "video_segments", "audio_segments",
 ]
 WINDOW_COLUMNS = ["video_id", "path", "index", "start", "face_ratio", "audio_ratio", "window_fake", "shard",
                   "label", "group", "category", "split"]

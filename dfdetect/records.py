@@ -24,7 +24,12 @@ class VideoRecord:
         category: dataset category, e.g. FakeAVCeleb ``A``-``D``.
         method: manipulation method when known.
         split: ``train``/``val``/``test`` when the dataset defines it.
-        fake_segments: manipulated time spans in seconds, for partial fakes.
+        fake_segments: manipulated time spans in seconds, for partial fakes (any modality: LAV-DF's
+            ``fake_periods``, AV-Deepfake1M's ``fake_segments``).
+        video_segments, audio_segments: the spans where that modality was manipulated, when the dataset says
+            so apart (AV-Deepfake1M's ``visual_fake_segments`` / ``audio_fake_segments``). ``None``: not given
+            apart; a modality whose label is fake is then fake over ``fake_segments`` (or everywhere, for a
+            clip without segments) -- see ``modality_segments``.
     """
 
     path: str
@@ -38,6 +43,8 @@ class VideoRecord:
     method: str = ""
     split: str = ""
     fake_segments: tuple[tuple[float, float], ...] = field(default_factory=tuple)
+    video_segments: tuple[tuple[float, float], ...] | None = None
+    audio_segments: tuple[tuple[float, float], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.label not in ("", *LABELS):
@@ -47,6 +54,27 @@ class VideoRecord:
                 raise ValueError(f"{name} must be 0, 1 or {UNKNOWN}, got {getattr(self, name)!r}")
         segs = tuple((float(a), float(b)) for a, b in self.fake_segments)
         object.__setattr__(self, "fake_segments", segs)
+        for name in ("video_segments", "audio_segments"):
+            v = getattr(self, name)
+            if v is not None:
+                object.__setattr__(self, name, tuple((float(a), float(b)) for a, b in v))
+
+    def modality_segments(self, modality: str) -> tuple[tuple[float, float], ...] | None:
+        """Where ``modality`` (``any``, ``video`` or ``audio``) is fake, in seconds; ``None`` when unknown.
+
+        An empty tuple with a fake label means *everywhere* (a wholly manipulated clip); with a real label,
+        nowhere. Use ``frame_labels`` in ``dfdetect.shards`` for per-frame labels."""
+        if modality == "any":
+            return None if self.fake == UNKNOWN else (self.fake_segments if self.fake else ())
+        if modality not in ("video", "audio"):
+            raise ValueError(f"modality must be any, video or audio, got {modality!r}")
+        label = self.video_fake if modality == "video" else self.audio_fake
+        if label == UNKNOWN:
+            return None
+        if not label:
+            return ()
+        own = self.video_segments if modality == "video" else self.audio_segments
+        return own if own else self.fake_segments
 
     @property
     def fake(self) -> int:
@@ -56,7 +84,9 @@ class VideoRecord:
     def to_row(self) -> dict[str, Any]:
         """A flat dict for CSV: segments as JSON."""
         row = asdict(self)
-        row["fake_segments"] = json.dumps([list(s) for s in self.fake_segments])
+        for name in ("fake_segments", "video_segments", "audio_segments"):
+            v = getattr(self, name)
+            row[name] = "" if v is None else json.dumps([list(x) for x in v])
         return row
 
     @classmethod
@@ -72,6 +102,9 @@ class VideoRecord:
             known[name] = UNKNOWN if v == "" else int(float(v))
         segs = known.get("fake_segments", "")
         known["fake_segments"] = tuple(tuple(s) for s in json.loads(segs)) if segs else ()
+        for name in ("video_segments", "audio_segments"):
+            v = known.get(name, "")
+            known[name] = tuple(tuple(s) for s in json.loads(v)) if v else None
         for k in ("path", "label", "group", "dataset", "category", "method", "split"):
             if k in known:
                 known[k] = str(known[k])
