@@ -91,6 +91,9 @@ class WindowConfig:
             (FakeAVCeleb and AV-Deepfake1M fakes start with a short silence).
         silence_dbfs: a 20 ms block quieter than this (dB full scale) counts as silence.
         max_windows: stop after this many windows per video (0 = no limit).
+        cover_end: when the hop leaves the video's last frames in no window, add one last window that ends at
+            the last frame (it overlaps the one before; nothing is padded), so that every frame after the
+            leading silence is scored and a fake segment near the end can be found.
     """
 
     seconds: float = 2.0
@@ -99,6 +102,7 @@ class WindowConfig:
     trim_leading_silence: bool = True
     silence_dbfs: float = -45.0
     max_windows: int = 0
+    cover_end: bool = True
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,9 @@ class ModelConfig:
         lstm_units: units of the (bidirectional) LSTM over fused time steps.
         bidirectional: use a BiLSTM.
         dropout: dropout before the heads.
+        frame_heads: add the frame-level heads (``frame_fake``, ``frame_video``, ``frame_audio``): per time step
+            (one per video frame) the probability that the frame lies in a fake segment, read from the fused
+            sequence and the window's pooled evidence. They are what localises a fake to a frame or two.
     """
 
     modality: str = "both"
@@ -161,6 +168,7 @@ class ModelConfig:
     lstm_units: int = 64
     bidirectional: bool = True
     dropout: float = 0.2
+    frame_heads: bool = True
 
 
 @dataclass(frozen=True)
@@ -186,6 +194,11 @@ class TrainConfig:
         invert_labels: train every head on the opposite of its label (a sanity check, never for a real
             model): a pipeline that really learns from its labels then scores below chance on held-out
             clips, so a learned score can be told from a leak or an evaluation reading scores upside down.
+        frame_weight: loss weight of each frame-level head (per-step cross-entropy, averaged over the steps).
+        boundary_weight: extra weight of the steps within ``boundary_frames`` of a change of frame label (a
+            fake segment's start or end): 1.0 doubles their weight, 0 = off. Boundaries are few steps of many,
+            and where a segment starts is what temporal AP at high IoU measures.
+        boundary_frames: how many steps each side of a boundary get ``boundary_weight``.
     """
 
     epochs: int = 20
@@ -203,6 +216,9 @@ class TrainConfig:
     steps_per_epoch: int = 0
     sync_negatives: float = 0.3
     invert_labels: bool = False
+    frame_weight: float = 1.0
+    boundary_weight: float = 1.0
+    boundary_frames: int = 2
 
     def __post_init__(self) -> None:
         # runs written before `cache` took a mode stored a boolean

@@ -7,7 +7,9 @@
     aligned fusion: [face+mouth, audio, SyncCorrelation(mouth, audio)] per step ── BiLSTM ── AttentionPooling
                     + LaggedCorrelation(mouth, audio) over the whole window ── Dense (window_sync)
     late fusion (ablation): each branch LSTM + pooled on its own, then concatenated
-    heads: fake, video_fake, audio_fake, av_mismatch (sigmoid, float32)
+    heads: fake, video_fake, audio_fake, av_mismatch (sigmoid, float32, one per window)
+    frame heads: frame_fake, frame_video, frame_audio (sigmoid, one per time step = video frame): the fused
+                 sequence and the window's pooled evidence, through a temporal convolution
 
 The exported model takes raw frames and the raw waveform: features are computed inside, so there is no
 train/serve skew.
@@ -31,6 +33,7 @@ from dfdetect.layers import (
 )
 
 HEADS = ("fake", "video_fake", "audio_fake", "av_mismatch")
+FRAME_HEADS = ("frame_fake", "frame_video", "frame_audio")  # rows of dfdetect.shards.FRAME_MODALITIES
 MOUTH_REGION = (0.55, 0.95, 0.2, 0.8)  # of the aligned face crop: (top, bottom, left, right)
 
 
@@ -100,12 +103,23 @@ def build_model(config: Config) -> keras.Model:
             corr = layers.Dense(mc.lstm_units, activation="relu", name="window_sync_dense")(corr)
             pooled = layers.Concatenate(name="pooled_and_sync")([pooled, corr])
     else:
-        pv = AttentionPooling(mc.lstm_units, name="pool_visual")(recurrent(visual, "visual"), mask)
-        pa = AttentionPooling(mc.lstm_units, name="pool_audio")(recurrent(aud, "audio"))
+        sv, sa = recurrent(visual, "visual"), recurrent(aud, "audio")
+        pv = AttentionPooling(mc.lstm_units, name="pool_visual")(sv, mask)
+        pa = AttentionPooling(mc.lstm_units, name="pool_audio")(sa)
         pooled = layers.Concatenate(name="late_fusion")([pv, pa])
+        seq = layers.Concatenate(name="late_steps")([sv, sa])
 
     x = layers.Dropout(mc.dropout, name="dropout")(pooled)
     x = layers.Dense(mc.lstm_units, activation="relu", name="head_hidden")(x)
     outputs = {h: layers.Dense(1, activation="sigmoid", dtype="float32", name=h)(x) for h in HEADS}
+    if mc.frame_heads:
+        # Each step sees its own fused features and the whole window's evidence (the pooled vector carries the
+        # window-level lip-sync correlation, which no single step has); the temporal convolution lets a step
+        # compare itself with its neighbours, which is where a segment's edges show.
+        context = layers.RepeatVector(T, name="frame_context")(x)
+        steps = layers.Concatenate(name="frame_inputs")([seq, context])
+        steps = layers.Conv1D(mc.lstm_units, 5, padding="same", activation="relu", name="frame_temporal")(steps)
+        outputs.update({h: layers.Dense(1, activation="sigmoid", dtype="float32", name=h)(steps)
+                        for h in FRAME_HEADS})
     name = f"dfdetect_{mc.modality}_{mc.fusion}"
     return keras.Model({"frames": frames, "audio": audio, "mask": mask}, outputs, name=name)

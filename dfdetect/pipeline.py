@@ -3,9 +3,11 @@
 ``make_dataset(data_dir, config, split="train", training=True)`` yields ``(inputs, targets, weights)``:
 
 * inputs ``{"frames": uint8 (B,T,H,W,3), "audio": float32 (B,S), "mask": float32 (B,T)}``;
-* targets ``{head: float32 (B,1)}`` for ``fake``, ``video_fake``, ``audio_fake``, ``av_mismatch``;
+* targets ``{head: float32 (B,1)}`` for ``fake``, ``video_fake``, ``audio_fake``, ``av_mismatch``, and
+  ``{frame_head: float32 (B,T,1)}`` for ``frame_fake``, ``frame_video``, ``frame_audio`` (one per step);
 * weights ``{head: float32 (B,)}``: 0 where the dataset does not give that label (binary-only datasets such
-  as DFDC and FF++ then train the same model), class-balanced for the ``fake`` head when asked.
+  as DFDC and FF++ then train the same model), class-balanced for the ``fake`` head when asked; frame heads
+  ``(B,T)``, 0 on unknown steps and heavier near segment boundaries (``train.boundary_weight``).
 
 Training windows get label-preserving augmentation: the same flip, colour change and crop for every frame of
 a window, and a random gain and noise on the audio.
@@ -19,8 +21,8 @@ import tensorflow as tf
 
 from dfdetect.config import Config
 from dfdetect.errors import MissingInput
-from dfdetect.model import HEADS
-from dfdetect.shards import feature_spec
+from dfdetect.model import FRAME_HEADS, HEADS
+from dfdetect.shards import FRAME_MODALITIES, feature_spec
 
 
 def shard_files(data_dir: str | Path) -> list[str]:
@@ -72,8 +74,10 @@ def _parse(config: Config, serialized):
     outside = tf.logical_and(tf.equal(ex["window_fake"], 0), tf.equal(ex["fake"], 1))
     for h in ("video_fake", "audio_fake", "av_mismatch"):
         labels[h] = tf.where(outside, tf.zeros_like(labels[h]), labels[h])
+    per_frame = tf.reshape(ex["frame_labels"], (len(FRAME_MODALITIES), T))
+    labels.update({h: per_frame[i] for i, h in enumerate(FRAME_HEADS)})
     meta = {"split": ex["split"], "path": ex["path"], "start": ex["start"], "category": ex["category"],
-            "method": ex["method"], "dataset": ex["dataset"],
+            "method": ex["method"], "dataset": ex["dataset"], "first_frame": ex["first_frame"],
             # the video's own labels: a partial fake is a fake video even where none of its windows is
             **{f"{h}_video_label": ex[h] for h in HEADS}}
     return {"frames": frames, "audio": audio, "mask": mask}, labels, meta
@@ -128,12 +132,39 @@ def sync_negative(item, other, seed, probability: float):
         "av_mismatch": tf.where(swap, one, labels["av_mismatch"]),
         "audio_fake": tf.where(swap, tf.zeros_like(one), labels["audio_fake"]),
         "video_fake": tf.where(swap, -one, labels["video_fake"]),
+        # every step now hears another clip: fake throughout, though neither the face nor the voice is
+        "frame_fake": tf.where(swap, tf.ones_like(labels["frame_fake"]), labels["frame_fake"]),
+        "frame_audio": tf.where(swap, tf.zeros_like(labels["frame_audio"]), labels["frame_audio"]),
+        "frame_video": tf.where(swap, -tf.ones_like(labels["frame_video"]), labels["frame_video"]),
     }
     return new_inputs, new_labels, meta
 
 
-def _targets_and_weights(labels, balance: tuple[float, float] | None, head_weights, invert: bool = False):
+def boundary_steps(y, frames: int):
+    """1.0 at the steps within ``frames`` of a change between two known step labels of ``y`` (T,), else 0."""
+    y = tf.cast(y, tf.int32)
+    known = tf.logical_and(y[1:] >= 0, y[:-1] >= 0)
+    change = tf.cast(tf.logical_and(known, tf.not_equal(y[1:], y[:-1])), tf.float32)
+    # a change between steps t-1 and t marks both; then widen by `frames` each way (a 1D max filter)
+    edge = tf.maximum(tf.pad(change, [[1, 0]]), tf.pad(change, [[0, 1]]))
+    if frames > 0:
+        edge = tf.nn.max_pool1d(edge[None, :, None], 2 * frames + 1, 1, "SAME")[0, :, 0]
+    return edge
+
+
+def _targets_and_weights(labels, balance: tuple[float, float] | None, head_weights, invert: bool = False,
+                         frame_weight: float = 1.0, boundary_weight: float = 0.0, boundary_frames: int = 2):
     targets, weights = {}, {}
+    for h in FRAME_HEADS:
+        if h not in labels:
+            continue
+        y = labels[h]
+        target = tf.cast(tf.maximum(y, 0), tf.float32)
+        targets[h] = (1.0 - target if invert else target)[:, None]
+        w = tf.cast(y >= 0, tf.float32) * frame_weight
+        if boundary_weight:
+            w = w * (1.0 + boundary_weight * boundary_steps(y, boundary_frames))
+        weights[h] = w
     for h, hw in zip(HEADS, head_weights):
         y = labels[h]
         known = tf.cast(y >= 0, tf.float32)
@@ -228,8 +259,18 @@ def make_dataset(
 
         ds = ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
 
+    if not config.model.frame_heads:  # a model without frame heads must not be given their targets
+        drop = set(FRAME_HEADS)
+
+        def strip(inputs, labels, meta):
+            return inputs, {k: v for k, v in labels.items() if k not in drop}, meta
+
+        ds = ds.map(strip)
+
     def finish(inputs, labels, meta):
-        targets, weights = _targets_and_weights(labels, balance, head_weights, training and tc.invert_labels)
+        targets, weights = _targets_and_weights(labels, balance, head_weights, training and tc.invert_labels,
+                                                tc.frame_weight, tc.boundary_weight if training else 0.0,
+                                                tc.boundary_frames)
         return (inputs, targets, weights, meta) if with_meta else (inputs, targets, weights)
 
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,6 +1,7 @@
 """Training: ``dfdetect train --data DIR --config NAME --out RUN`` and ``python train.py``.
 
-Masked binary cross-entropy per head (a head whose label is unknown for a window gets zero weight), AUC
+Masked binary cross-entropy per head (a head whose label is unknown for a window gets zero weight; the
+frame-level heads per time step, heavier near segment boundaries), AUC
 metrics, the best epoch by validation AUC kept as ``RUN/best.keras``, ``BackupAndRestore`` so a killed run
 resumes where it stopped, early stopping, TensorBoard and CSV logs, optional mixed precision, and a
 ``tf.distribute`` strategy (one device, mirrored GPUs, or several machines through ``TF_CONFIG``).
@@ -22,7 +23,7 @@ import keras
 
 from dfdetect.config import Config, load_config
 from dfdetect.errors import BadArgument, MissingInput
-from dfdetect.model import HEADS, build_model
+from dfdetect.model import FRAME_HEADS, HEADS, build_model
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
 
@@ -52,10 +53,11 @@ def get_strategy(name: str = "auto"):
 
 def compile_model(model: keras.Model, config: Config) -> keras.Model:
     tc = config.train
+    heads = [h for h in (*HEADS, *FRAME_HEADS) if h in model.output]
     model.compile(
         optimizer=keras.optimizers.AdamW(tc.learning_rate, weight_decay=tc.weight_decay, clipnorm=1.0),
-        loss={h: keras.losses.BinaryCrossentropy() for h in HEADS},
-        weighted_metrics={h: [keras.metrics.AUC(name="auc")] for h in HEADS},
+        loss={h: keras.losses.BinaryCrossentropy() for h in heads},
+        weighted_metrics={h: [keras.metrics.AUC(name="auc")] for h in heads},
     )
     return model
 

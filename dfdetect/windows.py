@@ -201,8 +201,10 @@ def extract_windows(
         return Window(index=0, start=start / fps, frames=imgs, mask=mask, audio=wave, mouth=mouth, first_frame=start,
                       audio_ratio=ratio if reader.has_audio else 0.0)
 
+    last_start = -1  # start of the last window yielded
+
     def ready(final: bool) -> Iterator[Window]:
-        nonlocal next_start, emitted
+        nonlocal next_start, emitted, last_start
         k0 = decide_start(final)
         if k0 is None:
             return
@@ -227,10 +229,13 @@ def extract_windows(
             w.index = emitted
             emitted += 1
             yield w
+            last_start = next_start
             next_start += hop
-            for k in [k for k in frames if k < next_start]:
+            # keep what a window ending at the last frame may still need (cover_end): all after this start
+            keep = min(next_start, last_start + 1) if wc.cover_end else next_start
+            for k in [k for k in frames if k < keep]:
                 del frames[k]
-            audio.drop_before(int(round(next_start / fps * sr)))
+            audio.drop_before(int(round(keep / fps * sr)))
             if last_k - next_start + 1 < max(1, T // 2) and final:
                 return
 
@@ -266,6 +271,14 @@ def extract_windows(
         summary.warnings.append(reader.error)
     if not (limit and emitted >= limit):
         yield from ready(True)
+        end_start = last_k - T + 1
+        if wc.cover_end and emitted and not (limit and emitted >= limit) and last_start + T - 1 < last_k and end_start > last_start:
+            # the tail the hop left out: one window ending at the last frame, overlapping the previous one
+            next_start = end_start
+            w = make(end_start, pad=False)
+            w.index = emitted
+            emitted += 1
+            yield w
     summary.windows = emitted
     if emitted == 0:
         if reader.frames_out == 0:

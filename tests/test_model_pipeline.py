@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from dfdetect.config import get_config
-from dfdetect.model import HEADS, build_model
+from dfdetect.model import FRAME_HEADS, HEADS, build_model
 from dfdetect.pipeline import augment_window, make_dataset, numpy_batch, window_table
 
 CFG = get_config("smoke")
@@ -30,10 +30,13 @@ def test_model_variants_build_and_round_trip(modality, fusion, tmp_path):
     assert sorted(i.name for i in model.inputs) == ["audio", "frames", "mask"]  # order varies by modality
     x = _inputs(cfg)
     out = model(x)
-    assert set(out) == set(HEADS) and all(tuple(v.shape) == (2, 1) for v in out.values())
+    assert set(out) == set(HEADS) | set(FRAME_HEADS)
+    assert all(tuple(out[h].shape) == (2, 1) for h in HEADS)
+    # one score per time step (video frame) for the frame-level heads
+    assert all(tuple(out[h].shape) == (2, cfg.frames_per_window, 1) for h in FRAME_HEADS)
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
-    for h in HEADS:
+    for h in (*HEADS, *FRAME_HEADS):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(out[h]), keras.ops.convert_to_numpy(again(x)[h]),
                                    rtol=1e-5, atol=1e-6)
 
