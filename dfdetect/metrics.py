@@ -417,63 +417,156 @@ def merge_segments(windows: Sequence[tuple[float, float, float]], threshold: flo
 
 
 def segment_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """IoU of two intervals ``(start, end, ...)`` (extra fields ignored); 0 when both are empty."""
     inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
     union = (a[1] - a[0]) + (b[1] - b[0]) - inter
     return inter / union if union > 0 else 0.0
 
 
-def segment_ap(predictions: dict[str, list[tuple[float, float, float]]],
-               truths: dict[str, list[tuple[float, float]]], iou_threshold: float = 0.5) -> float:
-    """Average precision of predicted (start, end, score) segments against true fake segments over all
-    videos, a prediction matching an unmatched truth at IoU >= threshold (the ActivityNet / LAV-DF rule,
-    all-point interpolation)."""
-    preds = sorted(((s, v, (a, b)) for v, segs in predictions.items() for a, b, s in segs), reverse=True)
+# IoU thresholds of AR@N in the AV-Deepfake1M protocol: 0.5:0.05:0.95 (linspace: arange's float steps can
+# overshoot and yield an eleventh value)
+AR_IOUS = tuple(float(x) for x in np.round(np.linspace(0.5, 0.95, 10), 2))
+# A hit is IoU >= threshold in exact arithmetic; this slack absorbs the float rounding of frame times k / fps,
+# so a frame-grid proposal whose IoU is exactly 3/4 counts at 0.75 however its ends were rounded.
+_IOU_EPS = 1e-9
+
+
+def _ranked(props: Sequence[Sequence[float]]) -> list[tuple[float, float, float]]:
+    """A video's proposals ``(start, end, score)`` by score, descending; ties keep their input order."""
+    return sorted(((float(p[0]), float(p[1]), float(p[2])) for p in props), key=lambda p: -p[2])
+
+
+def segment_ap(predictions: dict[str, Sequence[tuple[float, float, float]]],
+               truths: dict[str, Sequence[tuple[float, float]]], iou_threshold: float = 0.5) -> float:
+    """Average precision of fake-segment proposals at one IoU threshold, as LAV-DF and AV-Deepfake1M score it.
+
+    ``truths`` names every evaluated video (a real one, or one without segments, with an empty list: its
+    proposals are false positives; a wholly fake one with ``[(0, duration)]``); ``predictions`` maps videos
+    to ``(start, end, score)`` proposals. Videos missing from ``predictions`` have none; videos missing from
+    ``truths`` are not evaluated (the reference iterates over the label file, so a subset is scored by passing
+    its truths). NaN when there is no true segment at all; 0 when there are truths but no proposals.
+
+    Matching: all proposals of all videos ranked together by score; in that order each takes the unmatched
+    truth of its own video with the highest IoU, a true positive when that IoU >= ``iou_threshold``, else a
+    false positive. Ties in score keep input order (a stable sort over videos in ``truths`` order, each
+    video's proposals in list order), as the reference's ``sort(stable=True, descending=True)`` does.
+    The reference (``ControlNet/AV-Deepfake1M`` ``src/loc_1d.rs`` ``get_ap_values``, the same as
+    ``ControlNet/LAV-DF`` ``metrics.py`` ``AP.get_values``) matches label by label, each truth taking the
+    first of its video's proposals with IoU > threshold not yet taken (in list order, which its
+    post-processing writes by score). For thresholds >= 0.5 and truths that do not overlap (a proposal can
+    then pass the threshold for one truth at most), both give every truth its highest-scored proposal over the
+    threshold, and the two agree. One difference: the reference counts
+    IoU > threshold, here IoU >= threshold (ActivityNet's rule, and exact ties are real on a frame grid,
+    where a 0.75 IoU is the same 3/4 whatever the float rounding: see ``_IOU_EPS``).
+
+    Interpolation: all-point (the precision envelope, the maximum precision at any recall at or above, summed
+    over every recall step), the reference's (``calc_ap_curve`` / ``calculate_ap`` in ``loc_1d.rs``,
+    ``AP.calculate_curve`` / ``AP.calculate_ap`` in LAV-DF) with one exception. That code
+    builds the curve as the point (recall 1, precision 0) followed by the ranks in reverse and sums
+    ``|diff(recall)| * cummax(precision)[:-1]``, which never counts the step from recall 0 to the first
+    rank's recall: when the top-ranked proposal is a true positive it reports 1 / n_truths less than here (a
+    perfect detector with one truth gets 0 there, 1 here), otherwise the same value. That step is counted
+    here, as in ActivityNet's and PASCAL VOC's all-point AP; at benchmark size (tens of thousands of segments)
+    the difference is below 1e-4.
+    """
     n_true = sum(len(t) for t in truths.values())
     if n_true == 0:
         return float("nan")
-    used = {v: [False] * len(t) for v, t in truths.items()}
-    tp, fp = [], []
-    for _, video, seg in preds:
-        best, best_j = 0.0, -1
-        for j, t in enumerate(truths.get(video, [])):
-            o = segment_iou(seg, t)
-            if o > best and not used[video][j]:
-                best, best_j = o, j
-        if best >= iou_threshold:
-            used[video][best_j] = True
-            tp.append(1)
-            fp.append(0)
-        else:
-            tp.append(0)
-            fp.append(1)
-    if not preds:
+    ranked = [(s, video, (a, b)) for video in truths for a, b, s in _ranked(predictions.get(video, ()))]
+    if not ranked:
         return 0.0
-    tp_c, fp_c = np.cumsum(tp), np.cumsum(fp)
+    # stable: equal scores stay in the order built above
+    ranked.sort(key=lambda r: -r[0])
+    used = {video: [False] * len(t) for video, t in truths.items()}
+    tp = np.zeros(len(ranked))
+    for i, (_, video, seg) in enumerate(ranked):
+        best, best_j = -1.0, -1
+        for j, t in enumerate(truths[video]):
+            o = segment_iou(seg, t)
+            if not used[video][j] and o > best:
+                best, best_j = o, j
+        if best_j >= 0 and best >= iou_threshold - _IOU_EPS:
+            used[video][best_j] = True
+            tp[i] = 1
+    tp_c = np.cumsum(tp)
     recall = tp_c / n_true
-    precision = tp_c / np.maximum(tp_c + fp_c, 1e-9)
-    # all-point interpolation: precision envelope, summed over recall steps
-    mrec = np.concatenate([[0], recall, [1]])
-    mpre = np.concatenate([[0], precision, [0]])
-    for i in range(len(mpre) - 2, -1, -1):
-        mpre[i] = max(mpre[i], mpre[i + 1])
-    steps = np.nonzero(mrec[1:] != mrec[:-1])[0]
-    return float(np.sum((mrec[steps + 1] - mrec[steps]) * mpre[steps + 1]))
+    precision = tp_c / np.arange(1, len(tp) + 1)
+    # the precision envelope, then the area over each recall step (zero steps at false positives add nothing)
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]
+    steps = np.diff(np.concatenate([[0.0], recall]))
+    return float(np.sum(steps * envelope))
 
 
-def segment_ar(predictions: dict[str, list[tuple[float, float, float]]],
-               truths: dict[str, list[tuple[float, float]]], n: int = 10,
-               iou_thresholds: Sequence[float] = (0.5, 0.6, 0.7, 0.8, 0.9)) -> float:
-    """Average recall at N: the top-N predictions per video, recall averaged over IoU thresholds."""
+def segment_ar(predictions: dict[str, Sequence[tuple[float, float, float]]],
+               truths: dict[str, Sequence[tuple[float, float]]], n: int = 10,
+               iou_thresholds: Sequence[float] = AR_IOUS) -> float:
+    """Average recall at N (AR@N) as AV-Deepfake1M scores it: the ``n`` highest-scored proposals of each video
+    in ``truths`` (ties in input order), and a true segment found at an IoU threshold when any of them
+    overlaps it with IoU >= the threshold. Recall pooled over all true segments of all videos, then averaged
+    over ``iou_thresholds`` (0.5:0.05:0.95). NaN without true segments; ``truths`` and ``predictions`` as in
+    ``segment_ap``.
+
+    Not one-to-one, as in the reference (``ControlNet/AV-Deepfake1M`` ``src/loc_1d.rs`` ``calc_ar_values``,
+    ``ControlNet/LAV-DF`` ``metrics.py`` ``AR.get_values``: the running maximum IoU of each truth over the
+    top proposals, no proposal used up): one proposal may find two truths (at IoU >= 0.5 only when the truths
+    overlap). Two differences: >= rather than the reference's > (see ``segment_ap``), and a video with truths
+    but no proposal counts its truths as missed, where the reference's Rust code leaves them out of the
+    denominator (its zero (TP, FN) array for an empty proposal list).
+    """
     n_true = sum(len(t) for t in truths.values())
     if n_true == 0:
         return float("nan")
-    recalls = []
-    for thr in iou_thresholds:
-        hit = 0
-        for video, ts in truths.items():
-            top = sorted(predictions.get(video, []), key=lambda p: -p[2])[:n]
-            for t in ts:
-                if any(segment_iou((a, b), t) >= thr for a, b, _ in top):
-                    hit += 1
-        recalls.append(hit / n_true)
-    return float(np.mean(recalls))
+    thresholds = np.asarray(iou_thresholds, float)
+    hits = np.zeros(len(thresholds))
+    for video, ts in truths.items():
+        top = _ranked(predictions.get(video, ()))[:n]
+        for t in ts:
+            best = max((segment_iou(p, t) for p in top), default=0.0)
+            hits += best >= thresholds - _IOU_EPS
+    return float(np.mean(hits / n_true))
+
+
+def frame_auc(scores, labels) -> float:
+    """Frame-level ROC AUC over the frames of all videos together; labels < 0 (and NaN) and non-finite scores
+    are ignored, NaN with one class only.
+
+    ``scores`` and ``labels``: one array per video, as two dicts (matched by video; videos only in ``scores``
+    are ignored), two sequences in the same order, or two flat arrays. A video's two arrays must have the same
+    length.
+    """
+    if isinstance(labels, dict):
+        missing = [v for v in labels if v not in scores]
+        if missing:
+            raise ValueError(f"no frame scores for {len(missing)} labelled videos, e.g. {missing[0]!r}")
+        pairs = [(scores[v], labels[v]) for v in labels]
+    elif len(labels) and np.ndim(labels[0]) >= 1:
+        if len(scores) != len(labels):
+            raise ValueError(f"{len(scores)} score arrays for {len(labels)} label arrays")
+        pairs = list(zip(scores, labels))
+    else:
+        pairs = [(scores, labels)]
+    s_all, y_all = [], []
+    for s, y in pairs:
+        s, y = np.asarray(s, float).reshape(-1), np.asarray(y, float).reshape(-1)
+        if len(s) != len(y):
+            raise ValueError(f"{len(s)} frame scores for {len(y)} frame labels")
+        s_all.append(s)
+        y_all.append(y)
+    if not s_all:
+        return float("nan")
+    return roc_auc(np.concatenate(y_all), np.concatenate(s_all))
+
+
+def localisation_metrics(predictions: dict[str, Sequence[tuple[float, float, float]]],
+                         truths: dict[str, Sequence[tuple[float, float]]],
+                         ious: Sequence[float] = (0.5, 0.75, 0.9, 0.95),
+                         ns: Sequence[int] = (1, 5, 10, 20, 50)) -> dict[str, float | int]:
+    """The temporal localisation report: ``ap@<iou>`` for every IoU in ``ious`` (``segment_ap``), ``ar@<n>``
+    for every N in ``ns`` (``segment_ar`` over IoU 0.5:0.05:0.95), ``videos`` (evaluated: those in ``truths``)
+    and ``segments`` (true segments); AP and AR NaN when there are no true segments. AV-Deepfake1M's challenge
+    reports AP@0.5/0.75/0.9/0.95 and AR@50/30/20/10/5 (its score: half the mean AP plus half the mean AR)."""
+    out: dict[str, float | int] = {f"ap@{float(t):g}": segment_ap(predictions, truths, t) for t in ious}
+    out.update({f"ar@{int(k)}": segment_ar(predictions, truths, int(k)) for k in ns})
+    out["videos"] = len(truths)
+    out["segments"] = sum(len(t) for t in truths.values())
+    return out

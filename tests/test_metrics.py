@@ -285,6 +285,160 @@ def test_segment_ap_and_ar():
     assert M.segment_ap({"a": [(1.6, 2.0, 0.9)]}, truth, 0.5) == pytest.approx(0.0)
 
 
+
+# Three videos, three true segments. "real" has none: its proposal is a false positive wherever it lies.
+# "two" has two; its proposals: the first exactly, the second at IoU 1.4 / 2 = 0.7, and a duplicate of the
+# first (IoU 0.8 with a truth already taken). "whole" is fake from start to end: one exact proposal, one over
+# its first half (IoU 0.5, the truth already taken).
+LOC_TRUTHS = {"real": [], "two": [(1.0, 2.0), (4.0, 6.0)], "whole": [(0.0, 4.0)]}
+LOC_PREDS = {"real": [(1.0, 2.0, 0.6)],
+             "two": [(4.0, 5.4, 0.5), (1.0, 2.0, 0.9), (1.2, 2.0, 0.4)],
+             "whole": [(0.0, 4.0, 0.8), (0.0, 2.0, 0.3)]}
+
+
+def test_segment_ap_three_videos_by_hand():
+    # ranked: 0.9 two(1-2) TP, 0.8 whole TP, 0.6 real FP, 0.5 two(4-5.4) IoU 0.7, 0.4 two dup FP, 0.3 whole FP
+    # IoU 0.5: T T F T F F -> (precision, recall) 1 1/3 | 1 2/3 | 2/3 2/3 | 3/4 1 | 3/5 1 | 1/2 1
+    #   envelope (max precision at this recall or above) at the three recall steps: 1, 1, 3/4
+    #   AP = 1/3 * 1 + 1/3 * 1 + 1/3 * 3/4 = 11/12
+    assert M.segment_ap(LOC_PREDS, LOC_TRUTHS, 0.5) == pytest.approx(11 / 12)
+    # IoU 0.75: T T F F F F -> steps 1/3 at precision 1 twice: AP = 2/3
+    assert M.segment_ap(LOC_PREDS, LOC_TRUTHS, 0.75) == pytest.approx(2 / 3)
+    # the reference code (ControlNet/AV-Deepfake1M loc_1d.rs, LAV-DF metrics.py) drops the first recall step,
+    # 1/3 here since rank 1 is a true positive: 7/12 and 1/3 (see test_segment_ap_and_ar_match_the_reference)
+    # no predictions at all: AP 0; no truths at all: NaN; a video not in the truths is not evaluated
+    assert M.segment_ap({}, LOC_TRUTHS, 0.5) == 0.0
+    assert np.isnan(M.segment_ap(LOC_PREDS, {"real": []}, 0.5))
+    assert M.segment_ap({**LOC_PREDS, "other": [(0.0, 1.0, 0.99)]}, LOC_TRUTHS, 0.5) == pytest.approx(11 / 12)
+
+
+def test_segment_ar_by_hand():
+    # AR@1 (top proposal of each video): "two" finds (1, 2) at IoU 1, misses (4, 6); "whole" finds its truth
+    # at IoU 1: 2 of 3 at each of the 10 thresholds 0.5:0.05:0.95 -> 2/3
+    assert M.segment_ar(LOC_PREDS, LOC_TRUTHS, 1) == pytest.approx(2 / 3)
+    # AR@5: (4, 6) is now found at IoU 0.7, so at the thresholds 0.5, 0.55, 0.6, 0.65 and 0.7 (IoU >= the
+    # threshold; the reference's IoU > threshold would miss it at 0.7): recall 1 at five, 2/3 at five -> 5/6
+    assert M.segment_ar(LOC_PREDS, LOC_TRUTHS, 5) == pytest.approx((5 * 1 + 5 * 2 / 3) / 10)
+    assert M.AR_IOUS == pytest.approx([0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
+    # a video with truths and no proposals: its truths count as missed
+    assert M.segment_ar({"two": LOC_PREDS["two"]}, LOC_TRUTHS, 5) == pytest.approx((5 * 2 / 3 + 5 * 1 / 3) / 10)
+    assert np.isnan(M.segment_ar(LOC_PREDS, {"real": []}, 5))
+    # not one-to-one, as the reference: one proposal finds two overlapping truths (IoU 2/2.1 and 2.1/2.2, both
+    # above 0.95), where AP lets it match one only (precision 1 at recall 1/2: AP 1/2)
+    overlap = {"a": [(0.0, 2.0), (0.0, 2.2)]}
+    assert M.segment_ar({"a": [(0.0, 2.1, 0.9)]}, overlap, 1) == pytest.approx(1.0)
+    assert M.segment_ap({"a": [(0.0, 2.1, 0.9)]}, overlap, 0.5) == pytest.approx(0.5)
+
+
+def test_segment_ap_ties_are_stable():
+    # equal scores, one TP and one FP: the order of the videos in ``truths`` decides (a stable sort)
+    preds = {"a": [(0.0, 1.0, 0.5)], "b": [(0.0, 1.0, 0.5)]}
+    # TP first: precision 1 at recall 1
+    assert M.segment_ap(preds, {"a": [(0.0, 1.0)], "b": []}, 0.5) == pytest.approx(1.0)
+    # FP first: precision 1/2 at recall 1
+    assert M.segment_ap(preds, {"b": [], "a": [(0.0, 1.0)]}, 0.5) == pytest.approx(0.5)
+    # within a video, list order: the half-length proposal (IoU 0.5) first takes the truth at 0.5 and the exact
+    # one is a FP (P 1, then 1/2 at recall 1: AP 1) ...
+    truth = {"a": [(0.0, 1.0)]}
+    half_first = {"a": [(0.0, 0.5, 0.5), (0.0, 1.0, 0.5)]}
+    assert M.segment_ap(half_first, truth, 0.5) == pytest.approx(1.0)
+    # ... and at 0.75 it is the FP, then the exact one a TP: precision 1/2 at recall 1
+    assert M.segment_ap(half_first, truth, 0.75) == pytest.approx(0.5)
+    assert M.segment_ap({"a": half_first["a"][::-1]}, truth, 0.75) == pytest.approx(1.0)
+
+
+def _reference_ap(preds, truths, thr):
+    """ControlNet/LAV-DF metrics.py AP (= AV-Deepfake1M src/loc_1d.rs calc_ap_scores) in numpy, fps 1: each
+    label in turn takes the first of its video's proposals with IoU > thr not taken yet; curve (1, 0) then the
+    ranks reversed, AP = sum |diff(recall)| * cummax(precision)[:-1]."""
+    values, n_labels = [], 0
+    for video, labels in truths.items():
+        props = preds.get(video, [])
+        taken = []
+        for t in labels:
+            for j, p in enumerate(props):
+                if M.segment_iou(p, t) > thr and j not in taken:
+                    taken.append(j)
+                    break
+        values += [(p[2], j in taken) for j, p in enumerate(props)]
+        n_labels += len(labels)
+    order = np.argsort([-v[0] for v in values], kind="stable")
+    is_tp = np.array([values[i][1] for i in order], float)
+    acc = np.cumsum(is_tp)
+    precision, recall = acc / np.arange(1, len(acc) + 1), acc / n_labels
+    x, y = np.r_[1.0, recall[::-1]], np.r_[0.0, precision[::-1]]
+    return float(np.sum(np.abs(np.diff(x)) * np.maximum.accumulate(y)[:-1])), bool(is_tp[0]), n_labels
+
+
+def _reference_ar(preds, truths, n, thresholds):
+    """ControlNet/LAV-DF metrics.py AR: per truth the running maximum IoU over the video's first n proposals,
+    found when > threshold; TP and FN summed over videos, recall averaged over thresholds."""
+    tp = np.zeros(len(thresholds))
+    total = 0
+    for video, labels in truths.items():
+        top = preds[video][:n]
+        for t in labels:
+            tp += max(M.segment_iou(p, t) for p in top) > np.asarray(thresholds)
+        total += len(labels)
+    return float(np.mean(tp / total))
+
+
+def test_segment_ap_and_ar_match_the_reference():
+    # random videos: disjoint truths, every video with proposals sorted by score (as the reference's inputs)
+    rng = np.random.default_rng(0)
+    for _trial in range(20):
+        truths, preds = {}, {}
+        for v in range(12):
+            edges = np.sort(rng.uniform(0, 10, 2 * int(rng.integers(0, 4))))
+            truths[f"v{v}"] = [(float(a), float(b)) for a, b in edges.reshape(-1, 2)]
+            props = []
+            for _ in range(int(rng.integers(1, 7))):
+                if truths[f"v{v}"] and rng.random() < 0.6:  # near a truth
+                    a, b = truths[f"v{v}"][int(rng.integers(len(truths[f"v{v}"])))]
+                    a, b = a + rng.normal(0, 0.1 * (b - a)), b + rng.normal(0, 0.1 * (b - a))
+                else:
+                    a = rng.uniform(0, 9)
+                    b = a + rng.uniform(0.1, 2)
+                props.append((float(a), float(max(b, a + 0.01)), float(rng.random())))
+            preds[f"v{v}"] = sorted(props, key=lambda p: -p[2])
+        if not sum(len(t) for t in truths.values()):
+            continue
+        for thr in (0.5, 0.75, 0.9):
+            ref, top_is_tp, n_labels = _reference_ap(preds, truths, thr)
+            # the same value but for the first recall step, which the reference leaves out
+            assert M.segment_ap(preds, truths, thr) == pytest.approx(ref + (1 / n_labels if top_is_tp else 0))
+        for n in (1, 5):
+            assert M.segment_ar(preds, truths, n) == pytest.approx(_reference_ar(preds, truths, n, M.AR_IOUS))
+
+
+def test_frame_auc_by_hand():
+    # fake frames 0.35 and 0.8, real 0.1 and 0.4: of the 4 (fake, real) pairs only (0.35, 0.4) is misordered
+    assert M.frame_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(3 / 4)
+    # the same frames split over two videos, with an unknown frame (label -1) and an unscored one (NaN)
+    scores = {"v1": np.array([0.1, 0.4]), "v2": np.array([0.35, 0.8, 0.99, np.nan]), "extra": np.ones(3)}
+    labels = {"v1": np.array([0, 0]), "v2": np.array([1, 1, -1, 0])}
+    assert M.frame_auc(scores, labels) == pytest.approx(3 / 4)
+    assert M.frame_auc([scores["v1"], scores["v2"]], [labels["v1"], labels["v2"]]) == pytest.approx(3 / 4)
+    assert np.isnan(M.frame_auc([[0.2, 0.3]], [[1, 1]]))
+    with pytest.raises(ValueError):
+        M.frame_auc({"v1": np.zeros(3)}, {"v1": np.zeros(2)})
+    with pytest.raises(ValueError):
+        M.frame_auc({}, {"v1": np.zeros(2)})
+
+
+def test_localisation_metrics():
+    m = M.localisation_metrics(LOC_PREDS, LOC_TRUTHS)
+    assert list(m) == ["ap@0.5", "ap@0.75", "ap@0.9", "ap@0.95", "ar@1", "ar@5", "ar@10", "ar@20", "ar@50",
+                       "videos", "segments"]
+    assert (m["videos"], m["segments"]) == (3, 3)
+    assert m["ap@0.5"] == pytest.approx(11 / 12) and m["ap@0.75"] == pytest.approx(2 / 3)
+    # at 0.9 and 0.95 the two exact proposals, ranked first and second, are the only true positives
+    assert m["ap@0.9"] == pytest.approx(2 / 3) and m["ap@0.95"] == pytest.approx(2 / 3)
+    assert m["ar@1"] == pytest.approx(2 / 3) and m["ar@5"] == m["ar@50"] == pytest.approx(5 / 6)
+    empty = M.localisation_metrics({}, {"r1": [], "r2": []})
+    assert np.isnan(empty["ap@0.5"]) and np.isnan(empty["ar@10"]) and empty["videos"] == 2
+    assert empty["segments"] == 0
+
 def test_target_fpr_threshold_fits_all_the_reals_not_the_highest_one():
     rng = np.random.default_rng(0)
     real = 1 / (1 + np.exp(-rng.normal(-6.0, 1.0, 40)))  # logits N(-6, 1)
