@@ -12,8 +12,25 @@ C          FakeVideo-RealAudio                 faceswap        another identity 
 C          FakeVideo-RealAudio                 lipsync         mouth follows another utterance
 C          FakeVideo-RealAudio                 desync          audio shifted 0.2-1.0 s against the lips
 D          FakeVideo-FakeAudio                 faceswap-vocoder  both of the above
-B/C/D      (as modified)                       partial-*       one or two 0.5-2 s segments manipulated
+B/C/D      (as modified)                       partial-*       1-3 segments of 0.2-2 s manipulated
 =========  ==================================  ==============  =====================================
+
+Partial fakes (LAV-DF style) are 6-10 s long, so that a detector has to stitch several 2 s windows to find
+their segments. Each has 1, 2 or 3 segments (equally likely; fewer when they do not fit), at least 0.3 s
+apart, starting no earlier than 0.3 s after the leading silence and ending at least 0.1 s before the clip
+does, on a millisecond grid. Segment lengths are log-uniform (short ones are common) over a range set by
+``--difficulty``:
+
+==========  ==============  ==============================
+difficulty  strength        partial-fake segment lengths
+==========  ==============  ==============================
+easy        1.0             0.4-2.0 s
+medium      0.6 (default)   0.2-2.0 s
+hard        0.3             0.2-1.0 s
+==========  ==============  ==============================
+
+Every other clip is 3.6-4.4 s long, except a share of the real ones, which are 6-10 s too: as many as make
+the fake rate among long clips the fake rate overall, so that duration says nothing about the label.
 
 Every class is encoded alike (H.264 + AAC, same size, rate, duration and leading-silence distributions, the
 same loudness), so only the manipulation separates them. It is a pipeline benchmark, never a claim about
@@ -21,7 +38,9 @@ real-world deepfakes.
 
 Outputs in DIR: the videos (``TYPE/RACE/GENDER/ID/NNNNN.mp4``), ``meta_data.csv`` in FakeAVCeleb's layout
 (10 values per row under a 9-name header, as the real file has), ``metadata.json`` in LAV-DF's layout
-(``fake_periods``, ``modify_video``, ``modify_audio``), and ``splits.csv`` (a split grouped by identity and
+(``fake_periods``, ``modify_video``, ``modify_audio``; plus AV-Deepfake1M's per-modality
+``visual_fake_segments`` / ``audio_fake_segments``: the spans where that modality is fake, ``[]`` where it is
+real, ``[[0, duration]]`` where it is fake throughout), and ``splits.csv`` (a split grouped by identity and
 utterance, and an identity-held-out split).
 """
 
@@ -50,6 +69,19 @@ DIFFICULTY = {
     "medium": 0.6,
     "hard": 0.3,
 }
+
+# partial fakes: (shortest, longest) segment in seconds, lengths log-uniform in between
+SEGMENT_SECONDS = {
+    "easy": (0.4, 2.0),
+    "medium": (0.2, 2.0),
+    "hard": (0.2, 1.0),
+}
+SEGMENTS_MAX = 3  # segments per partial fake: 1..SEGMENTS_MAX
+SEGMENT_GAP = 0.3  # seconds between two segments, at least
+SEGMENT_AFTER_LEAD = 0.3  # the first segment starts this long after the leading silence, or later
+SEGMENT_BEFORE_END = 0.1  # the last one ends this long before the clip does, or earlier
+SHORT_SECONDS = (3.6, 4.4)  # clip lengths
+LONG_SECONDS = (6.0, 10.0)  # partial fakes, and as many real clips as keep the fake rate among long clips
 
 # (F1, F2, F3) of a few vowels, Hz
 VOWELS = [(730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480), (570, 840, 2410),
@@ -356,6 +388,37 @@ def _shift(x: np.ndarray, seconds: float) -> np.ndarray:
     return x
 
 
+_EDGE = 1e-6  # seconds: a frame centre on a segment's edge (both are on a millisecond grid) counts as inside
+
+
+def segment_frames(segments, n_frames: int) -> np.ndarray:
+    """The video frames a partial fake manipulates: frame ``k`` spans ``[k / FPS, (k + 1) / FPS)`` and is
+    manipulated when its centre lies in a segment -- the rule ``dfdetect.shards.frame_labels`` labels frames
+    by, so that what a frame shows and its label agree (a 0.2 s segment is 5 frames at 25 fps)."""
+    centres = (np.arange(n_frames) + 0.5) / FPS
+    inside = np.zeros(n_frames, bool)
+    for a, b in segments:
+        inside |= (centres >= a - _EDGE) & (centres < b + _EDGE)
+    return inside
+
+
+def segment_samples(segments, n: int, ramp_s: float = 0.01) -> np.ndarray:
+    """Weight of the fake audio per 16 kHz sample: 1 inside the segments, 0 outside, with linear ramps of
+    ``ramp_s`` (at most a quarter of the segment) inside each edge, so the splice does not click."""
+    mask = np.zeros(n, np.float32)
+    for a, b in segments:
+        i0, i1 = max(0, int(round(a * SR))), min(n, int(round(b * SR)))
+        if i1 <= i0:
+            continue
+        ramp = np.ones(i1 - i0, np.float32)
+        r = min(int(ramp_s * SR), (i1 - i0) // 4)
+        if r:
+            ramp[:r] = np.linspace(0, 1, r)
+            ramp[-r:] = np.linspace(1, 0, r)
+        mask[i0:i1] = np.maximum(mask[i0:i1], ramp)
+    return mask
+
+
 def build_clip(spec: ClipSpec, path: Path, root_seed: int) -> None:
     """Renders and encodes one clip."""
     from dfdetect.media import write_video
@@ -386,20 +449,8 @@ def build_clip(spec: ClipSpec, path: Path, root_seed: int) -> None:
         fv = vocode(fv, rng, spec.strength)
         fake_voice = _fit(np.concatenate([pad, fv]), n)
 
-    seg_mask_audio = np.zeros(n, np.float32)
-    seg_frames = np.zeros(n_frames, bool)
-    if spec.segments:
-        for a, b in spec.segments:
-            i0, i1 = int(a * SR), int(b * SR)
-            ramp = np.ones(i1 - i0, np.float32)
-            r = min(160, (i1 - i0) // 4)
-            ramp[:r] = np.linspace(0, 1, r)
-            ramp[-r:] = np.linspace(1, 0, r)
-            seg_mask_audio[i0:i1] = np.maximum(seg_mask_audio[i0:i1], ramp)
-            seg_frames[int(a * FPS):int(math.ceil(b * FPS))] = True
-    else:
-        seg_mask_audio[:] = 1.0
-        seg_frames[:] = True
+    seg_mask_audio = segment_samples(spec.segments, n) if spec.segments else np.ones(n, np.float32)
+    seg_frames = segment_frames(spec.segments, n_frames) if spec.segments else np.ones(n_frames, bool)
 
     if fake_voice is not None:
         audio = real_voice * (1 - seg_mask_audio) + fake_voice * seg_mask_audio
@@ -465,13 +516,54 @@ TYPES = {"A": "RealVideo-RealAudio", "B": "RealVideo-FakeAudio", "C": "FakeVideo
          "D": "FakeVideo-FakeAudio"}
 
 
+def _long(u: float) -> float:
+    """A clip length in ``LONG_SECONDS`` from one drawn in ``SHORT_SECONDS`` (the same uniform draw,
+    stretched), so that making a clip long changes no other draw."""
+    (s0, s1), (l0, l1) = SHORT_SECONDS, LONG_SECONDS
+    return l0 + (u - s0) / (s1 - s0) * (l1 - l0)
+
+
+def partial_segments(rng: np.random.Generator, seconds: float, lead: float,
+                     difficulty: str = "medium") -> list[tuple[float, float]]:
+    """1-``SEGMENTS_MAX`` fake segments for a partial fake of ``seconds`` with ``lead`` s of leading silence:
+    log-uniform lengths in ``SEGMENT_SECONDS[difficulty]``, at least ``SEGMENT_GAP`` apart, inside
+    ``[lead + SEGMENT_AFTER_LEAD, seconds - SEGMENT_BEFORE_END]``, placed uniformly at random in that span, on
+    a millisecond grid (what ``metadata.json`` stores is exactly what was rendered). When the drawn segments
+    do not fit, the last drawn are dropped until they do."""
+    lo, hi = SEGMENT_SECONDS[difficulty]
+    first = math.ceil((lead + SEGMENT_AFTER_LEAD) * 1000)
+    last = math.floor((seconds - SEGMENT_BEFORE_END) * 1000)
+    span, gap = last - first, int(round(SEGMENT_GAP * 1000))
+    if span < hi * 1000:
+        raise ValueError(f"a {seconds:.2f} s clip with {lead:.2f} s of leading silence has no room for a "
+                         f"{hi} s segment")
+    k = int(rng.integers(1, SEGMENTS_MAX + 1))
+    lengths = [int(np.clip(round(1000 * math.exp(rng.uniform(math.log(lo), math.log(hi)))),
+                           round(lo * 1000), round(hi * 1000))) for _ in range(k)]
+    while sum(lengths) + gap * (len(lengths) - 1) > span:
+        lengths.pop()
+    slack = span - sum(lengths) - gap * (len(lengths) - 1)
+    # the slack is shared out among the len + 1 spaces around the segments at random
+    cuts = np.sort(rng.integers(0, slack + 1, size=len(lengths)))
+    segs, t, prev = [], first, 0
+    for d, c in zip(lengths, cuts):
+        t += int(c) - prev
+        prev = int(c)
+        segs.append((t / 1000, (t + d) / 1000))
+        t += d + gap
+    return segs
+
+
 def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool = False,
          methods: tuple[str, ...] | None = None) -> list[ClipSpec]:
     """The clip list, deterministic in (n, seed, difficulty, methods). ``silence_shortcut`` reproduces
     FakeAVCeleb's artefact on purpose (fakes start with 0.3-0.8 s more silence), for the leading-silence
     ablation only. ``methods`` keeps only those kinds (``real``, ``vocoder``, ``faceswap``, ``lipsync``,
     ``desync``, ``faceswap-vocoder``, ``partial``), their shares rescaled to ``n``: a benchmark for one
-    question, such as the learning test's."""
+    question, such as the learning test's.
+
+    Partial fakes are ``LONG_SECONDS`` long, and so are as many real clips (chosen at random) as make the
+    fake rate among long clips equal the fake rate overall; every other clip is ``SHORT_SECONDS`` long."""
     if difficulty not in DIFFICULTY:
         raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTY)}, got {difficulty!r}")
     kinds = [k for k in KINDS if methods is None or k[3] in methods]
@@ -485,11 +577,19 @@ def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool =
     total = sum(k[0] for k in kinds) if methods is not None else 1.0  # the full benchmark exactly as before
     counts = [int(round(share / total * n)) for share, *_ in kinds]
     counts[0] += n - sum(counts)
+    # Long real clips: partial / (partial + long_real) = fakes / n, i.e. long_real = partial * reals / fakes.
+    # Chosen from a stream of their own, so that every other draw is what it was before long clips existed.
+    n_real = counts[0]
+    n_partial = sum(c for k, c in zip(kinds, counts) if k[3] == "partial")
+    n_long_real = min(n_real, int(round(n_partial * n_real / (n - n_real)))) if n > n_real else 0
+    long_real = set(np.random.default_rng([seed, 1]).choice(n_real, n_long_real, replace=False).tolist())
     specs: list[ClipSpec] = []
     n_utter = max(8, n // 3)
     for (_, cat, _, method, mv, ma, _), count in zip(kinds, counts):
-        for _ in range(count):
-            seconds = float(rng.uniform(3.6, 4.4))
+        for j in range(count):
+            seconds = float(rng.uniform(*SHORT_SECONDS))
+            if method == "partial" or (method == "real" and j in long_real):
+                seconds = _long(seconds)
             lead = float(rng.uniform(0.0, 0.6))
             if silence_shortcut and cat != "A":
                 lead += float(rng.uniform(0.3, 0.8))
@@ -511,15 +611,7 @@ def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool =
                 spec.modify_audio = what in ("audio", "both")
                 spec.method = f"partial-{what}"
                 spec.category = {"video": "C", "audio": "B", "both": "D"}[str(what)]
-                segs, t = [], lead + 0.3
-                for _ in range(int(rng.integers(1, 3))):
-                    d = float(rng.uniform(0.5, 2.0))
-                    start = float(rng.uniform(t, max(t, seconds - d - 0.2)))
-                    if start + d > seconds - 0.1:
-                        break
-                    segs.append((round(start, 3), round(start + d, 3)))
-                    t = start + d + 0.3
-                spec.segments = segs or [(round(lead + 0.3, 3), round(min(seconds - 0.1, lead + 1.3), 3))]
+                spec.segments = partial_segments(rng, seconds, lead, difficulty)
             specs.append(spec)
     return specs
 
@@ -585,8 +677,9 @@ def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str
         target = ids[s.swap_identity].name if s.swap_identity >= 0 else "-"
         rows.append([ident.name, target, "-", s.method, s.category, typ, "Synthetic", ident.gender,
                      Path(rel).name, f"FakeAVCeleb/{Path(rel).parent.as_posix()}"])
-        periods = [list(x) for x in s.segments] if s.segments else (
-            [[0.0, round(s.seconds, 3)]] if (s.modify_audio or s.modify_video) else [])
+        whole = [[0.0, round(s.seconds, 3)]]
+        segs = [[round(a, 3), round(b, 3)] for a, b in s.segments]
+        periods = segs or (whole if (s.modify_audio or s.modify_video) else [])
         group = f"{ident.name}/u{s.utterance:03d}"
         split = _split_of(group, seed)
         lav.append({"file": rel, "n_fakes": len(periods), "fake_periods": periods, "duration": round(s.seconds, 3),
@@ -594,7 +687,10 @@ def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str
                     "split": split, "video_frames": int(round(s.seconds * FPS)),
                     "audio_frames": int(round(s.seconds * SR)), "method": s.method, "category": s.category,
                     "av_mismatch": s.method in ("lipsync", "desync"), "identity": ident.name,
-                    "group": group})
+                    "group": group,
+                    # AV-Deepfake1M's per-modality spans: [] where the modality is real
+                    "visual_fake_segments": (segs or whole) if s.modify_video else [],
+                    "audio_fake_segments": (segs or whole) if s.modify_audio else []})
         splits.append({"path": rel, "group": group, "identity": ident.name, "split": split,
                        "split_identity": held.get(ident.photo, "train")})
     meta = out / "meta_data.csv"

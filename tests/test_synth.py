@@ -12,7 +12,24 @@ import pytest
 
 from dfdetect import datasets
 from dfdetect.media import probe, read_all
-from dfdetect.synth import DIFFICULTY, SR, plan, plan_utterance, synthesize, vocode, voice
+from dfdetect.synth import (
+    DIFFICULTY,
+    FPS,
+    LONG_SECONDS,
+    SEGMENT_SECONDS,
+    SHORT_SECONDS,
+    SR,
+    ClipSpec,
+    build_clip,
+    identities,
+    plan,
+    plan_utterance,
+    segment_frames,
+    segment_samples,
+    synthesize,
+    vocode,
+    voice,
+)
 from dfdetect.windows import leading_silence
 
 N = 60
@@ -39,10 +56,16 @@ def test_layout_labels_and_splits(bench):
     for r in recs:
         assert (r.label == "real") == (r.category == "A")
         assert r.av_mismatch == int(r.method in ("lipsync", "desync"))
+        lo, hi = SEGMENT_SECONDS["medium"]
         if r.method.startswith("partial"):
-            assert r.fake_segments and all(0.5 - 1e-6 <= b - a <= 2.0 + 1e-6 for a, b in r.fake_segments)
+            assert r.fake_segments and all(lo - 1e-6 <= b - a <= hi + 1e-6 for a, b in r.fake_segments)
+            assert r.video_segments == (r.fake_segments if r.video_fake else ())
+            assert r.audio_segments == (r.fake_segments if r.audio_fake else ())
         else:
             assert not r.fake_segments
+            # per-modality spans: the whole clip where that modality is fake, nothing where it is real
+            for own, fake in ((r.video_segments, r.video_fake), (r.audio_segments, r.audio_fake)):
+                assert own == (((0.0, own[0][1]),) if fake else ()) and (not fake or own[0][1] > 3.5)
     assert not datasets.split_leaks(recs)
     with open(bench / "splits.csv") as f:
         srows = list(csv.DictReader(f))
@@ -130,3 +153,103 @@ def test_plan_keeps_only_the_methods_asked_for():
         plan(10, 0, methods=("vocoder",))  # no reals
     with pytest.raises(ValueError, match="methods"):
         plan(10, 0, methods=("real", "deepfacelab"))
+
+
+def _is_long(spec) -> bool:
+    return LONG_SECONDS[0] - 1e-9 <= spec.seconds <= LONG_SECONDS[1] + 1e-9
+
+
+@pytest.mark.parametrize("difficulty", list(DIFFICULTY))
+def test_partial_fakes_segments_and_long_clips(difficulty):
+    lo, hi = SEGMENT_SECONDS[difficulty]
+    lengths, per_clip = [], []
+    for seed in range(3):
+        for shortcut in (False, True):
+            specs = plan(400, seed, difficulty, silence_shortcut=shortcut)
+            partial = [s for s in specs if s.method.startswith("partial")]
+            assert {s.method for s in partial} == {"partial-audio", "partial-video", "partial-both"}
+            for s in specs:
+                if not s.method.startswith("partial"):
+                    assert not s.segments
+                    continue
+                assert _is_long(s), s
+                segs = s.segments
+                per_clip.append(len(segs))
+                assert 1 <= len(segs) <= 3
+                assert segs[0][0] >= s.lead + 0.3 - 1e-9 and segs[-1][1] <= s.seconds - 0.1 + 1e-9
+                for (a, b), nxt in zip(segs, [*segs[1:], None]):
+                    assert lo - 1e-9 <= b - a <= hi + 1e-9
+                    assert (a, b) == (round(a, 3), round(b, 3))  # what metadata.json stores is what is rendered
+                    if nxt is not None:
+                        assert nxt[0] - b >= 0.3 - 1e-9
+                    lengths.append(b - a)
+            # long clips: every partial fake, and as many reals as keep the fake rate among long clips the same
+            longs = [s for s in specs if _is_long(s)]
+            assert all(_is_long(s) or SHORT_SECONDS[0] <= s.seconds <= SHORT_SECONDS[1] for s in specs)
+            assert {s.method for s in longs if s.category == "A"} == {"real"}
+            reals = [s for s in specs if s.category == "A"]
+            long_reals = [s for s in longs if s.category == "A"]
+            assert long_reals and len(long_reals) < len(reals)
+            fake_rate_long = 1 - len(long_reals) / len(longs)
+            fake_rate = 1 - len(reals) / len(specs)
+            assert abs(fake_rate_long - fake_rate) <= 1 / len(longs)
+    assert set(per_clip) == {1, 2, 3} and min(np.bincount(per_clip)[1:]) > 0.2 * len(per_clip)
+    # log-uniform lengths: short segments are common (P(length < 2 lo) is log 2 / log(hi / lo))
+    short = np.mean(np.array(lengths) < 2 * lo)
+    assert short > 0.8 * np.log(2) / np.log(hi / lo), short
+    assert max(lengths) > 0.85 * hi and min(lengths) < 1.1 * lo
+
+
+def test_partial_plan_is_deterministic_and_leaves_other_kinds_alone():
+    assert plan(200, 3, "hard") == plan(200, 3, "hard")
+    assert plan(200, 3, "hard") != plan(200, 4, "hard")
+    # without partial fakes nothing is long: the benchmark for one question keeps its 3.6-4.4 s clips
+    assert all(SHORT_SECONDS[0] <= s.seconds <= SHORT_SECONDS[1]
+               for s in plan(90, 1, methods=("real", "vocoder", "lipsync")))
+    # difficulty changes segment lengths, never which clips are long or which real clips exist
+    easy, hard = plan(200, 3, "easy"), plan(200, 3, "hard")
+    assert [(s.method if not s.method.startswith("partial") else "p", s.seconds, s.lead) for s in easy] == \
+        [(s.method if not s.method.startswith("partial") else "p", s.seconds, s.lead) for s in hard]
+
+
+def test_short_segment_frame_and_sample_masks():
+    from dfdetect.records import VideoRecord
+    from dfdetect.shards import FRAME_MODALITIES, frame_labels
+
+    assert np.flatnonzero(segment_frames([(1.0, 1.2)], 60)).tolist() == [25, 26, 27, 28, 29]  # 0.2 s: 5 frames
+    rng = np.random.default_rng(0)
+    starts = np.round(rng.uniform(0.3, 2.5, 40), 3).tolist() + [1.02, 0.5]  # 1.02: a frame centre on the edge
+    for a in starts:
+        for d in (0.2, 0.201, 0.23, 0.5):
+            seg = (a, round(a + d, 3))
+            rec = VideoRecord(path="x.mp4", label="fake", video_fake=1, audio_fake=0, fake_segments=(seg,))
+            labels = frame_labels(rec, 0, 80, FPS)[FRAME_MODALITIES.index("video")]
+            assert np.array_equal(segment_frames([seg], 80), labels == 1), seg  # what is shown is what is labelled
+    # the audio ramps (10 ms each side) leave a 0.2 s segment wholly fake in between
+    m = segment_samples([(1.0, 1.2)], 2 * SR)
+    assert m[: SR].max() == 0 and m[int(1.2 * SR):].max() == 0
+    assert np.all(m[int(1.01 * SR):int(1.19 * SR)] == 1.0) and 0.18 * SR < m.sum() < 0.2 * SR
+
+
+def test_a_rendered_short_segment_swaps_exactly_its_frames(tmp_path, monkeypatch):
+    import dfdetect.media
+
+    shown = {}
+
+    def capture(path, frames, **kwargs):
+        shown[Path(path).stem] = [f.copy() for f in frames]
+        Path(path).write_bytes(b"")
+
+    monkeypatch.setattr(dfdetect.media, "write_video", capture)
+    ids = identities()
+    other = next(i for i, x in enumerate(ids) if x.photo != ids[0].photo)
+    seg = [(0.48, 0.68)]  # 0.2 s: the frames whose centres (0.02 + 0.04 k) lie inside, 12..16
+    fake = ClipSpec(index=0, seed=5, identity=0, utterance=0, category="C", method="partial-video", seconds=1.2,
+                    lead=0.1, strength=0.6, swap_identity=other, segments=seg, modify_video=True)
+    real = ClipSpec(index=0, seed=5, identity=0, utterance=0, category="A", method="real", seconds=1.2,
+                    lead=0.1, strength=0.6)
+    build_clip(fake, tmp_path / "fake.mp4", 0)
+    build_clip(real, tmp_path / "real.mp4", 0)
+    differs = np.array([not np.array_equal(a, b) for a, b in zip(shown["fake.part"], shown["real.part"])])
+    assert np.flatnonzero(differs).tolist() == [12, 13, 14, 15, 16]
+    assert np.array_equal(differs, segment_frames(seg, 30))

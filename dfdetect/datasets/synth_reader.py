@@ -1,5 +1,7 @@
 """The built-in benchmark (``dfdetect synth``): FakeAVCeleb's ``meta_data.csv`` plus what only a generator
-knows: lip-sync mismatch labels, LAV-DF-style ``fake_segments`` and grouped splits."""
+knows: lip-sync mismatch labels, LAV-DF-style ``fake_segments``, per-modality ``video_segments`` /
+``audio_segments`` (``metadata.json``'s ``visual_fake_segments`` / ``audio_fake_segments``) and grouped
+splits."""
 
 from __future__ import annotations
 
@@ -37,5 +39,9 @@ class SynthBenchmark(FakeAVCeleb):
             rel = Path(rec.path).relative_to(root).as_posix() if Path(rec.path).is_relative_to(root) else rec.path
             entry, sp = lav.get(rel, {}), splits.get(rel, {})
             segs = tuple(tuple(p) for p in entry.get("fake_periods", [])) if rec.method.startswith("partial") else ()
+            # per-modality spans, where the benchmark wrote them (built before they existed: None, not given)
+            own = {name: tuple(tuple(p) for p in entry[key]) if entry.get(key) is not None else None
+                   for name, key in (("video_segments", "visual_fake_segments"),
+                                     ("audio_segments", "audio_fake_segments"))}
             yield replace(rec, fake_segments=segs, group=sp.get("group", rec.group),
-                          split=sp.get(self.split_column, ""))
+                          split=sp.get(self.split_column, ""), **own)
