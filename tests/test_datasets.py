@@ -230,3 +230,103 @@ def test_inspect_cli_json(tiny, tmp_path, capsys):
     assert set(info) >= {"layout", "videos", "labels", "categories", "splits", "problems"}
     assert main(["datasets", "inspect", str(tmp_path / "nothing-here")]) == 2
     assert inspect(root)["groups"] == 2
+
+
+def _entry_line(text: str, video: str) -> int:
+    """The line of the ``{`` that opens the entry of ``video`` in an indented JSON list."""
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if f'"file": "{video}"' in line)
+    return next(i for i in range(at, -1, -1) if lines[i].strip() == "{") + 1
+
+
+def test_lavdf_malformed_segments_reported_clipped_or_skipped(tiny, tmp_path):
+    root = tmp_path / "LAV-DF"
+    rows = [  # (file, fake_periods, extra fields, what happens)
+        ("ok.mp4", [[1.0, 1.5]], {}, ((1.0, 1.5),)),
+        ("neg.mp4", [[-0.2, 0.5]], {}, ((0.0, 0.5),)),
+        ("past.mp4", [[3.5, 4.6]], {}, ((3.5, 4.0),)),
+        ("rounding.mp4", [[3.5, 4.0005]], {}, ((3.5, 4.0),)),  # metadata's ms rounding: clipped, not a problem
+        ("overlap.mp4", [[1.0, 2.0], [1.5, 2.5], [3.0, 3.2]], {}, ((1.0, 2.5), (3.0, 3.2))),
+        ("unsorted.mp4", [[2.5, 3.0], [0.5, 1.0]], {}, ((0.5, 1.0), (2.5, 3.0))),  # order is no problem
+        ("beyond.mp4", [[4.5, 5.0]], {}, None),
+        ("backwards.mp4", [[2.0, 1.0]], {}, None),
+        ("garbage.mp4", [[1.0, "x"]], {}, None),
+        ("frames.mp4", [[3.0, 4.5]], {"duration": None, "video_frames": 100}, ((3.0, 4.0),)),  # 100 frames at 25 fps
+    ]
+    entries = [{"file": f, "n_fakes": len(p), "fake_periods": p, "modify_video": True, "modify_audio": False,
+                "split": "train", "original": None, "duration": 4.0, **extra} for f, p, extra, _ in rows]
+    put(tiny, root, *(e["file"] for e in entries))
+    text = json.dumps(entries, indent=1)
+    (root / "metadata.json").write_text(text)
+    recs, reader = read(root)
+    r = by_name(recs)
+    for i, (f, _, _, want) in enumerate(rows):
+        if want is None:
+            assert f not in r, f
+        else:
+            assert r[f].fake_segments == want, f
+        reported = [p for p in reader.problems if f"({f})" in p]
+        quiet = f in ("ok.mp4", "rounding.mp4", "unsorted.mp4")
+        assert len(reported) == (0 if quiet else 1), (f, reader.problems)
+        if reported:  # file, line of the entry in the JSON text, and its index in the list
+            assert reported[0].startswith(f"{root / 'metadata.json'}:{_entry_line(text, f)}: entry {i} ({f}): ")
+    said = "\n".join(reader.problems)
+    assert "[-0.2, 0.5] starts before 0 s: clipped to [0, 0.5]" in said
+    assert "[3.5, 4.6] runs past the video's end (4 s): clipped to [3.5, 4]" in said
+    assert "[1, 2] and [1.5, 2.5] overlap: merged into [1, 2.5]" in said
+    assert "[4.5, 5] lies wholly beyond the video's end (4 s): row skipped" in said
+    assert "[2, 1] ends before it starts: row skipped" in said
+    assert "malformed fake_periods" in said
+    with pytest.raises(DatasetError, match=r"metadata.json:\d+: entry 1 \(neg.mp4\): .*starts before 0 s"):
+        list(detect(root, strict=True).records(root))
+
+
+def test_avdeepfake1m_per_modality_segments_and_malformed_rows(tiny, tmp_path):
+    root = tmp_path / "AV-Deepfake1M"
+
+    def entry(name, kind, segs, **extra):
+        return {"file": f"vox/a/{name}.mp4", "original": "vox/a/real.mp4", "split": "val", "modify_type": kind,
+                "fake_segments": segs, "video_frames": 50, **extra}
+
+    entries = [
+        entry("both", "both_modified", [[0.4, 0.7], [1.0, 1.3]], visual_fake_segments=[[0.4, 0.7]],
+              audio_fake_segments=[[1.0, 1.3]]),
+        entry("v1", "visual_modified", [[0.2, 0.5]]),  # a release without per-modality fields
+        # the other stream's list filled although modify_type says it is real: reported, ignored
+        entry("leak", "audio_modified", [[1.0, 1.3]], visual_fake_segments=[[1.0, 1.3]],
+              audio_fake_segments=[[1.0, 1.3]]),
+        entry("past", "visual_modified", [[0.8, 1.4]], video_frames=25, visual_fake_segments=[[0.8, 1.4]],
+              audio_fake_segments=[]),
+        entry("overlap", "audio_modified", [[0.2, 0.5], [0.4, 0.6]], audio_fake_segments=[[0.2, 0.5], [0.4, 0.6]]),
+        entry("backwards", "both_modified", [[0.3, 0.5]], visual_fake_segments=[[0.5, 0.3]],
+              audio_fake_segments=[[0.3, 0.5]]),
+        {**entry("beyond", "audio_modified", [[2.5, 3.0]], duration=2.0), "video_frames": None},
+    ]
+    put(tiny, root, *(f"val/{e['file']}" for e in entries))
+    text = json.dumps(entries, indent=2)
+    (root / "val_metadata.json").write_text(text)
+    recs, reader = read(root)
+    r = by_name(recs)
+    assert set(r) == {"both.mp4", "v1.mp4", "leak.mp4", "past.mp4", "overlap.mp4"}
+    both = r["both.mp4"]
+    assert both.video_segments == ((0.4, 0.7),) and both.audio_segments == ((1.0, 1.3),)
+    assert both.modality_segments("video") == ((0.4, 0.7),) and both.modality_segments("any") == both.fake_segments
+    assert r["v1.mp4"].video_segments is None and r["v1.mp4"].modality_segments("video") == ((0.2, 0.5),)
+    assert r["leak.mp4"].video_segments == () and r["leak.mp4"].audio_segments == ((1.0, 1.3),)
+    assert r["past.mp4"].fake_segments == r["past.mp4"].video_segments == ((0.8, 1.0),)  # 25 frames: 1 s
+    assert r["past.mp4"].audio_segments == ()
+    assert r["overlap.mp4"].fake_segments == r["overlap.mp4"].audio_segments == ((0.2, 0.6),)
+    meta = root / "val_metadata.json"
+    for i, e in enumerate(entries):
+        name = Path(e["file"]).name
+        reported = [p for p in reader.problems if f"({e['file']})" in p]
+        assert len(reported) == (0 if name in ("both.mp4", "v1.mp4") else 1), (name, reader.problems)
+        if reported:
+            assert reported[0].startswith(f"{meta}:{_entry_line(text, e['file'])}: entry {i} ({e['file']}): ")
+    said = "\n".join(reader.problems)
+    assert "visual_fake_segments [[1.0, 1.3]] given although modify_type 'audio_modified'" in said
+    assert "fake_segments: segment [0.8, 1.4] runs past the video's end (1 s): clipped to [0.8, 1]" in said
+    assert "visual_fake_segments: segment [0.8, 1.4] runs past" in said
+    assert "audio_fake_segments: segments [0.2, 0.5] and [0.4, 0.6] overlap" in said
+    assert "visual_fake_segments: segment [0.5, 0.3] ends before it starts: row skipped" in said
+    assert "[2.5, 3] lies wholly beyond the video's end (2 s): row skipped" in said
