@@ -273,7 +273,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from tqdm.auto import tqdm
 
-    from dfdetect.predict import VERDICT_FIELDS, Detector, verdict_row, verdict_text
+    from dfdetect.predict import VERDICT_FIELDS, Detector, track_text, verdict_row, verdict_text
 
     videos = _expand_videos(args.videos)
     if not videos:
@@ -313,6 +313,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             elif writer is None:
                 if v.status == "ok":
                     print(verdict_text(v), flush=True)
+                    if v.segments or (v.score is not None and v.label == "fake"):
+                        print(track_text(v), flush=True)
                 else:
                     print(f"{path}: {v.status}: {v.reason}", flush=True)
     finally:
@@ -573,7 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "reported either way)")
     pr.add_argument("--explain", metavar="DIR", help="write PNG explanations per video here: face heat maps and "
                                                      "spectrogram saliency of the most suspicious window, and "
-                                                     "the score timeline with fake segments")
+                                                     "the per-frame score track with fake segments")
     pr.add_argument("--no-progress", action="store_true")
     pr.set_defaults(func=cmd_predict)
 

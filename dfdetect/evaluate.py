@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from dfdetect.config import Config
-from dfdetect.model import HEADS
+from dfdetect.model import FRAME_HEADS, HEADS
 
 
 def window_scores(model, data_dir: str | Path, config: Config, split: str | None = "test",
@@ -21,7 +21,9 @@ def window_scores(model, data_dir: str | Path, config: Config, split: str | None
     """One row per window: path, start, category, method, each head's label (-1 unknown) and score.
     With ``thumbnails``, ``df.attrs["thumbnails"]`` maps each video to a face crop from its most
     suspicious window (for the report's worst errors). With ``embeddings``, ``df.attrs["embeddings"]`` holds
-    each row's pooled embedding (``dfdetect.familiarity``), from the same forward pass."""
+    each row's pooled embedding (``dfdetect.familiarity``), from the same forward pass. A model with frame-level
+    heads adds ``df.attrs["frame_scores"]``: ``{frame_head: (windows, T) array}``, row for row, and each row's
+    ``first_frame`` (its first step on the video's frame grid) for ``localisation``."""
     from dfdetect.pipeline import make_dataset
 
     if embeddings:
@@ -31,11 +33,16 @@ def window_scores(model, data_dir: str | Path, config: Config, split: str | None
     ds = make_dataset(data_dir, config, split, training=False, batch_size=batch_size, with_meta=True)
     rows = []
     embs = []
+    frame_scores: dict[str, list[np.ndarray]] = {}
     thumbs: dict[str, tuple[float, np.ndarray]] = {}
     for inputs, targets, weights, meta in ds:
         preds = model.predict_on_batch(inputs)
         if embeddings:
             embs.append(np.asarray(preds["embedding"], np.float32))
+        for h in FRAME_HEADS:
+            if h in preds:
+                x = np.asarray(preds[h], np.float32)
+                frame_scores.setdefault(h, []).append(x.reshape(x.shape[0], -1))
         n = len(meta["path"])
         if thumbnails:
             fake = np.asarray(preds["fake"]).reshape(-1)
@@ -49,7 +56,7 @@ def window_scores(model, data_dir: str | Path, config: Config, split: str | None
         for i in range(n):
             row = {"path": meta["path"][i].numpy().decode(), "start": float(meta["start"][i]),
                    "category": meta["category"][i].numpy().decode(), "method": meta["method"][i].numpy().decode(),
-                   "dataset": meta["dataset"][i].numpy().decode()}
+                   "dataset": meta["dataset"][i].numpy().decode(), "first_frame": int(meta["first_frame"][i])}
             for h in HEADS:
                 known = float(weights[h][i]) > 0
                 row[f"{h}_label"] = int(targets[h][i][0]) if known else -1
@@ -57,6 +64,8 @@ def window_scores(model, data_dir: str | Path, config: Config, split: str | None
                 row[f"{h}_score"] = float(np.asarray(preds[h])[i].reshape(-1)[0])
             rows.append(row)
     df = pd.DataFrame(rows)
+    if frame_scores:
+        df.attrs["frame_scores"] = {h: np.concatenate(v) for h, v in frame_scores.items()}
     if embeddings:
         df.attrs["embeddings"] = np.concatenate(embs) if embs else np.zeros((0, 0), np.float32)
     if thumbnails:
@@ -151,16 +160,104 @@ def auc_by_category(videos: pd.DataFrame, score: str = "fake_score") -> dict[str
 # Segments and the whole evaluation of a run
 # ---------------------------------------------------------------------------------------------------------
 
-def predicted_segments(windows: pd.DataFrame, seconds: float, threshold: float = 0.5,
-                       score: str = "fake_score") -> dict[str, list[tuple[float, float, float]]]:
-    """Contiguous windows scoring above ``threshold`` merged into (start, end, mean score) per video."""
-    from dfdetect.metrics import merge_segments
+# Frame-level output per modality, and the window head an older model without frame heads falls back on.
+MODALITY_HEADS = {"any": ("frame_fake", "fake"), "video": ("frame_video", "video_fake"),
+                  "audio": ("frame_audio", "audio_fake")}
 
-    out: dict[str, list[tuple[float, float, float]]] = {}
-    for path, g in windows.sort_values("start").groupby("path"):
-        merged = merge_segments([(a, a + seconds, x) for a, x in zip(g["start"], g[score])], threshold)
-        out[path] = [(round(a, 3), round(b, 3), x) for a, b, x in merged]
+
+def video_tracks(windows: pd.DataFrame, config: Config, n_frames: dict[str, int] | None = None,
+                 ) -> dict[str, dict[str, np.ndarray]]:
+    """Each video's stitched per-frame score track per modality (``any``, ``video``, ``audio``):
+    ``{path: {modality: (n_frames,) array}}``, from ``window_scores``' frame scores (overlapping windows
+    averaged, ``dfdetect.segments.stitch``). A model without frame heads gives each step its window's score."""
+    from dfdetect.segments import stitch
+
+    fps, T = config.media.fps, config.frames_per_window
+    frame_scores = windows.attrs.get("frame_scores", {})
+    if "first_frame" in windows and (windows["first_frame"] >= 0).all():
+        first = windows["first_frame"].to_numpy(int)
+    else:  # shards written before first_frame was stored: the start is on the frame grid
+        first = np.round(windows["start"].to_numpy(float) * fps).astype(int)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for path, idx in windows.groupby("path", sort=True).indices.items():
+        n = (n_frames or {}).get(path)
+        n = max(int(n or 0), int(first[idx].max()) + T)
+        tracks = {}
+        for modality, (fh, wh) in MODALITY_HEADS.items():
+            if fh in frame_scores:
+                per = frame_scores[fh][idx]
+            else:
+                per = np.repeat(windows[f"{wh}_score"].to_numpy(np.float32)[idx][:, None], T, axis=1)
+            tracks[modality], _ = stitch(zip(first[idx].tolist(), per), n_frames=n)
+        out[path] = tracks
     return out
+
+
+def true_segments(manifest: pd.DataFrame, paths, modality: str = "any") -> dict[str, list[tuple[float, float]]]:
+    """The true fake segments of ``modality`` per video, clipped to its duration: a wholly fake clip is one
+    segment over all of it, a real one has none. Videos whose label for that modality is unknown are left
+    out (they can be neither right nor wrong)."""
+    from dfdetect.records import VideoRecord
+
+    wanted = set(paths)
+    out: dict[str, list[tuple[float, float]]] = {}
+    for row in manifest.to_dict("records"):
+        if row["path"] not in wanted:
+            continue
+        rec = VideoRecord.from_row(row)
+        segs = rec.modality_segments(modality)
+        if segs is None:
+            continue
+        duration = float(row.get("duration") or 0.0)
+        if not segs:
+            fake = rec.fake if modality == "any" else (rec.video_fake if modality == "video" else rec.audio_fake)
+            out[rec.path] = [(0.0, duration)] if fake == 1 and duration > 0 else []
+            continue
+        clipped = [(max(0.0, a), min(b, duration) if duration > 0 else b) for a, b in segs]
+        out[rec.path] = [(a, b) for a, b in clipped if b > a]
+    return out
+
+
+def localisation(windows: pd.DataFrame, manifest: pd.DataFrame, config: Config) -> tuple[dict, pd.DataFrame]:
+    """Temporal localisation of a split, per modality, the way LAV-DF and AV-Deepfake1M score it: every video
+    stitched into one per-frame track, a ranked list of segment proposals per video (``dfdetect.segments``),
+    segment AP at IoU 0.5/0.75/0.9/0.95 and AR@1/5/10/20/50 averaged over IoU 0.5:0.05:0.95 over **every**
+    video (real and wholly fake ones included), and frame-level ROC AUC over all frames.
+
+    Returns the metrics (``{modality: {...}}``) and one row per video and modality (``path``, ``modality``,
+    true segments, the top proposals, the top proposal's IoU with the truth it overlaps most, the track)."""
+    from dfdetect import metrics as M
+    from dfdetect.segments import frame_labels_from_segments, propose
+
+    fps = config.media.fps
+    durations = dict(zip(manifest["path"], pd.to_numeric(manifest.get("duration"), errors="coerce")))
+    paths = sorted(windows["path"].unique())
+    n_frames = {p: int(np.ceil(float(durations.get(p) or 0.0) * fps - 1e-6)) for p in paths}
+    tracks = video_tracks(windows, config, n_frames)
+    results, rows = {}, []
+    for modality in MODALITY_HEADS:
+        truths = true_segments(manifest, paths, modality)
+        if not any(truths.values()):
+            continue
+        preds, scores, labels = {}, [], []
+        for p, segs in truths.items():
+            track = tracks[p][modality]
+            dur = float(durations.get(p) or len(track) / fps)
+            preds[p] = propose(track, fps, duration=dur)
+            n = min(len(track), max(1, int(np.ceil(dur * fps - 1e-6))))
+            scores.append(track[:n])
+            labels.append(frame_labels_from_segments(segs, n, fps))
+            top = preds[p][0] if preds[p] else None
+            iou = max((M.segment_iou(top[:2], t) for t in segs), default=float("nan")) if top else 0.0
+            rows.append({"path": p, "modality": modality, "true_segments": [list(map(float, t)) for t in segs],
+                         "proposals": [[round(a, 3), round(b, 3), round(float(c), 4)] for a, b, c in preds[p][:5]],
+                         "top_iou": iou, "top_score": float(top[2]) if top else 0.0,
+                         "track": np.round(track, 4)})
+        res = M.localisation_metrics(preds, truths)
+        res["frame_auc"] = M.frame_auc(np.concatenate(scores), np.concatenate(labels))
+        res["frames"] = int(sum(len(x) for x in labels))
+        results[modality] = res
+    return results, pd.DataFrame(rows)
 
 
 def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path, split: str = "test",
@@ -249,17 +346,14 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
     results["per_dataset"] = {d: M.binary_report(g["fake_label"], g["fake_score"], threshold, 0)
                               for d, g in test_v.groupby("dataset")}
 
-    segs_true = {}
-    if "fake_segments" in manifest:
-        for p, s in zip(manifest["path"], manifest["fake_segments"]):
-            if p in set(test_v["path"]) and isinstance(s, str) and s not in ("", "[]"):
-                segs_true[p] = [tuple(x) for x in json.loads(s)]
-    if segs_true:
-        preds = predicted_segments(test_w[test_w["path"].isin(segs_true)], config.window.seconds,
-                                   threshold or 0.5)
-        results["segments"] = {"videos": len(segs_true),
-                               **{f"ap@{t}": M.segment_ap(preds, segs_true, t) for t in (0.5, 0.75, 0.95)},
-                               **{f"ar@{n}": M.segment_ar(preds, segs_true, n) for n in (1, 5, 10)}}
+    # Where: segment AP/AR over every test video, per modality, from the frame-level tracks.
+    loc, loc_rows = localisation(test_w, manifest, config)
+    if loc:
+        results["localisation"] = loc
+        any_rows = loc_rows[loc_rows["modality"] == "any"].set_index("path")
+        test_v["segments_true"] = test_v["path"].map(lambda p: json.dumps(any_rows["true_segments"].get(p, [])))
+        test_v["segments_predicted"] = test_v["path"].map(lambda p: json.dumps(any_rows["proposals"].get(p, [])))
+        test_v["segment_iou"] = test_v["path"].map(any_rows["top_iou"])
 
     test_v["prediction"] = np.where(test_v["fake_score"] >= (threshold or 0.5), "fake", "real")
     test_v.to_csv(out / "per_video.csv", index=False)
@@ -268,7 +362,8 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, out_dir: str | Path,
     (out / "metrics.json").write_text(json.dumps(_jsonable(results), indent=1))
     from dfdetect.report import write_report
 
-    write_report(out, results, test_v, test_w, run, config, test_w.attrs.get("thumbnails", {}), curve)
+    write_report(out, results, test_v, test_w, run, config, test_w.attrs.get("thumbnails", {}), curve,
+                 localisation=loc_rows)
     return results
 
 

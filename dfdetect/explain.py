@@ -9,7 +9,8 @@ For the most suspicious window of a video:
   Because the encoders end in global average pooling, that gradient is exactly what Grad-CAM averages.
 - a **saliency map over the model's own log-mel spectrogram** (``|d score / d log-mel|``), under the
   spectrogram itself;
-- the **timeline** of window scores with the fake segments marked.
+- the **timeline**: the per-frame score track (fake, video, audio) with window scores and the fake segments
+  marked.
 
 PNGs a person can look at; the numbers behind them are in the verdict.
 """
@@ -156,16 +157,23 @@ def explain_window(model, window, out_dir: str | Path, name: str, sample_rate: i
 
 
 def timeline_plot(verdict, out_dir: str | Path, name: str, threshold: float) -> Path:
+    """The per-frame track of each modality (the frame-level heads, stitched), the window-level ``fake``
+    score as dots, the video threshold, and the fake segments shaded and labelled with their modality."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(9, 3.2))
+    track = verdict.track or {}
+    if track.get("fake"):
+        t = np.arange(len(track["fake"])) / float(track["fps"])
+        for key, style, lw in (("fake", "-", 1.4), ("video", ":", 1.0), ("audio", "--", 1.0)):
+            ax.step(t, track[key], style, where="post", lw=lw, label=f"per frame: {key}")
     mids = [(w["start"] + w["end"]) / 2 for w in verdict.timeline]
-    for head, style in (("fake", "-o"), ("video_fake", ":"), ("audio_fake", ":"), ("av_mismatch", ":")):
-        ax.plot(mids, [w[head] for w in verdict.timeline], style, label=head, ms=3)
+    ax.plot(mids, [w["fake"] for w in verdict.timeline], "o", ms=3, color="grey", label="per window: fake")
     for s in verdict.segments:
         ax.axvspan(s["start"], s["end"], color="tab:red", alpha=0.15)
-    ax.axhline(threshold, color="black", ls="--", lw=1, label=f"threshold {threshold:.2f}")
-    ax.set(ylim=(-0.02, 1.02), xlabel="seconds", ylabel="score",
+        ax.text((s["start"] + s["end"]) / 2, 1.0, s.get("modality", ""), ha="center", va="top", fontsize=7)
+    ax.axhline(threshold, color="black", ls="--", lw=1, label=f"video threshold {threshold:.2f}")
+    ax.set(ylim=(-0.02, 1.02), xlabel="seconds", ylabel="P(fake)",
            title=f"{Path(verdict.path).name}: {verdict.label} ({verdict.score:.2f}); shaded: fake segments")
     ax.legend(fontsize=7, ncol=5, loc="upper left")
     path = out / f"{name}_timeline.png"

@@ -3,7 +3,8 @@ model beside it, the training data's familiarity statistics, and a model card (J
 everything inference needs.
 
     DIR/saved_model/       tf.saved_model.load(...).signatures["serving_default"](frames=, audio=, mask=)
-                           -> fake, video_fake, audio_fake, av_mismatch (batch,) and embedding (batch, d)
+                           -> fake, video_fake, audio_fake, av_mismatch (batch,), embedding (batch, d) and,
+                           for a model with frame heads, frame_fake, frame_video, frame_audio (batch, T)
     DIR/model.keras        keras.saving.load_model(..., safe_mode=True)
     DIR/familiarity.npz    training-data statistics of the embedding and the abstention threshold
     DIR/model_card.json    window length, frame rate, crop size, sample rate, threshold, temperature, training
@@ -26,7 +27,7 @@ from typing import Any
 from dfdetect import __version__
 from dfdetect.config import Config, load_config
 from dfdetect.errors import MissingInput, UsageError
-from dfdetect.model import HEADS
+from dfdetect.model import FRAME_HEADS, HEADS
 
 CARD = "model_card.json"
 
@@ -37,8 +38,9 @@ class ModelCardError(UsageError, ValueError):
 
 def serving_signature(model, config: Config):
     """A ``tf.function`` taking named uint8 frames, float32 waveform and float32 mask batches and returning
-    the four named scores as ``(batch,)`` float32 and the pooled ``embedding`` ``(batch, d)`` (what
-    familiarity is measured on)."""
+    the four named scores as ``(batch,)`` float32, the pooled ``embedding`` ``(batch, d)`` (what
+    familiarity is measured on) and the frame-level scores ``(batch, T)`` (one per video frame of the window:
+    the probability that the frame lies in a fake segment) when the model has frame heads."""
     import tensorflow as tf
 
     T, C, S = config.frames_per_window, config.faces.crop_size, config.samples_per_window
@@ -54,6 +56,9 @@ def serving_signature(model, config: Config):
         out = full({"frames": frames, "audio": audio, "mask": mask}, training=False)
         res = {h: tf.reshape(tf.cast(out[h], tf.float32), [-1]) for h in HEADS}
         res["embedding"] = tf.cast(out["embedding"], tf.float32)
+        for h in FRAME_HEADS:
+            if h in out:
+                res[h] = tf.reshape(tf.cast(out[h], tf.float32), [-1, T])
         return res
 
     return serve
@@ -77,7 +82,14 @@ def _card(run: Path, config: Config, threshold: float, metrics: dict | None, *, 
             "trim_leading_silence": config.window.trim_leading_silence,
             "min_face_ratio": config.window.min_face_ratio,
         },
-        "outputs": list(HEADS),
+        "outputs": [h for h in (*HEADS, *FRAME_HEADS) if h in HEADS or config.model.frame_heads],
+        "frame_outputs": ({"heads": list(FRAME_HEADS), "per": "time step = video frame of the window",
+                           "fps": config.media.fps, "shape": ["batch", config.frames_per_window],
+                           "meaning": "probability that the frame lies in a fake segment (any modality, the face, "
+                                      "the voice); overlapping windows are averaged into a per-frame track and "
+                                      "runs of frames at or above 0.5 become fake segments",
+                           "localisation": ev.get("localisation") or {}}
+                          if config.model.frame_heads else None),
         "threshold": threshold,
         "threshold_source": ev.get("source") or "default 0.5: no evaluation of this run was found",
         "threshold_rule": ev.get("threshold_rule"),
@@ -108,6 +120,14 @@ def _card_md(card: dict) -> str:
              + (f"; rule: {card['threshold_rule']}" if card.get("threshold_rule") else "") + ")",
              f"- temperature (calibrated probability = sigmoid(logit(score) / T)): {card['temperature']:.3f}",
              f"- outputs: {', '.join(card['outputs'])}",
+             *([f"- frame-level outputs {', '.join(card['frame_outputs']['heads'])}: one score per video frame "
+                f"({card['frame_outputs']['fps']} fps) of each window, the probability that the frame lies in a fake "
+                "segment; stitched into a per-frame track, runs at or above 0.5 are the fake segments"
+                + ("; test localisation: " + ", ".join(
+                    f"{k} {v:.3f}" for k, v in card["frame_outputs"]["localisation"].items()
+                    if isinstance(v, (int, float)) and k.startswith(("ap@0.5", "ap@0.75", "ar@5", "frame_auc")))
+                   if card["frame_outputs"].get("localisation") else "")]
+               if card.get("frame_outputs") else []),
              f"- trained on: {card['training'].get('data')} ({card['training'].get('train_windows')} windows, "
              f"{card['training'].get('epochs')} epochs)"]
     if dom:
@@ -207,14 +227,21 @@ def export_model(run_dir: str | Path, out_dir: str | Path | None = None, which: 
     out = Path(out_dir) if out_dir else Path("saved_models") / f"export-{run.name}"
     out.mkdir(parents=True, exist_ok=True)
     model = load_run_model(run, which)
+    if config.model.frame_heads and not all(h in model.output for h in FRAME_HEADS):
+        # a run trained before frame heads existed: its config.yaml does not say so, the model does
+        import dataclasses
+
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, frame_heads=False))
     threshold, metrics, evaluation = 0.5, None, {}
     rep = find_evaluation(run, which, report_dir)
     if rep is not None:
         rm = json.loads((rep / "metrics.json").read_text())
         threshold = rm.get("val_threshold") or 0.5
         metrics = {k: rm["video"].get(k) for k in ("auc", "eer", "ap", "accuracy@0.5", "log_loss")}
+        loc = (rm.get("localisation") or {}).get("any")
         evaluation = {"source": f"chosen on the val split by {rep / 'metrics.json'}",
-                      "threshold_rule": rm.get("threshold_rule"), "temperature": rm.get("temperature")}
+                      "threshold_rule": rm.get("threshold_rule"), "temperature": rm.get("temperature"),
+                      "localisation": loc}
         if rm.get("val_threshold") is None:
             evaluation["source"] = f"default 0.5: {rep / 'metrics.json'} had no val split to choose on"
     else:

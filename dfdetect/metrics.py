@@ -400,22 +400,6 @@ def coverage_curve(labels, scores, threshold: float, familiarity) -> dict[str, n
 
 # --- temporal localisation -------------------------------------------------------------------------------
 
-def merge_segments(windows: Sequence[tuple[float, float, float]], threshold: float,
-                   ) -> list[tuple[float, float, float]]:
-    """Windows ``(start, end, score)`` scoring at least ``threshold``, merged where they overlap or touch, as
-    ``(start, end, mean score)`` in time order: a video's predicted fake segments."""
-    segs: list[tuple[float, float, list[float]]] = []
-    # sorted, so that windows given out of order cannot make a segment that ends before it starts
-    for start, end, score in sorted(windows, key=lambda w: (w[0], w[1])):
-        if score < threshold:
-            continue
-        if segs and start <= segs[-1][1] + 1e-6:
-            segs[-1] = (segs[-1][0], max(segs[-1][1], end), segs[-1][2] + [score])
-        else:
-            segs.append((start, end, [score]))
-    return [(a, b, float(np.mean(v))) for a, b, v in segs]
-
-
 def segment_iou(a: Sequence[float], b: Sequence[float]) -> float:
     """IoU of two intervals ``(start, end, ...)`` (extra fields ignored); 0 when both are empty."""
     inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))

@@ -1,8 +1,10 @@
 """Video in, verdict out: ``Detector(model_dir).predict_video(path) -> Verdict``.
 
 Windows slide over the whole video; each is scored by all four heads; window scores are aggregated (mean,
-and the confident-windows rule of the DFDC winner) into the video's scores; contiguous windows above the
-threshold become fake segments. A verdict always says how much was really seen (windows scored, the share of
+and the confident-windows rule of the DFDC winner) into the video's scores. The frame-level heads' scores of
+overlapping windows are stitched into one per-frame track per modality (``track``), and the runs of frames
+the track calls fake become fake segments at frame resolution, each with its score and the modality that
+was faked. A verdict always says how much was really seen (windows scored, the share of
 frames with a face, whether there was audio) and how long it took. A video with no usable face or no audio is
 scored on what it has and says so; an unreadable file is a ``failed`` verdict with a one-line reason; an
 unexpected exception (a bug, not bad media) is an ``error`` verdict (``internal error: Type: message``) that
@@ -25,11 +27,14 @@ from dfdetect.config import load_config
 from dfdetect.errors import BadArgument, MissingInput, one_line
 from dfdetect.export import latest_export, read_card
 from dfdetect.media import MediaError
-from dfdetect.model import HEADS
+from dfdetect.model import FRAME_HEADS, HEADS
 
 VERDICT_FIELDS = ["path", "status", "reason", "score", "label", "video_fake", "audio_fake", "av_mismatch",
                   "face_ratio", "has_audio", "windows", "segments", "timeline", "seconds",
-                  "in_distribution", "familiarity", "probability", "windows_skipped"]
+                  "in_distribution", "familiarity", "probability", "windows_skipped", "track"]
+SEGMENT_THRESHOLD = 0.5  # a frame whose track reaches this is called fake (the frame heads are trained at 0.5)
+# what a segment's modality means when neither the face nor the voice alone is called fake inside it
+SYNC = "sync"
 LABELS = ("fake", "real", "uncertain")
 
 
@@ -45,6 +50,12 @@ class Verdict:
     the model's own held-out videos that look less familiar (``dfdetect.familiarity``); ``probability`` the
     fake score calibrated by the model's fitted temperature; ``windows_skipped`` the windows left out because
     they had too little face (the rule training data was cut by).
+
+    ``segments`` are the fake segments at frame resolution: ``start``, ``end`` (seconds), ``score`` (the mean
+    per-frame fake probability inside) and ``modality`` (``video``, ``audio``, ``both``, or ``sync`` when the
+    face and the voice are each called real inside it but the model calls the frames fake: they disagree).
+    ``track`` is the per-frame score track: ``fps``, and one list per modality (``fake``, ``video``,
+    ``audio``), frame ``k`` spanning ``[k / fps, (k + 1) / fps)``; ``timeline`` the per-window scores.
     """
 
     path: str
@@ -65,6 +76,7 @@ class Verdict:
     familiarity: float | None = None
     probability: float | None = None
     windows_skipped: int = 0
+    track: dict[str, Any] = field(default_factory=dict)
     distance: float | None = None
     raw_label: str | None = None
     score_confident: float | None = None
@@ -163,7 +175,8 @@ class Detector:
         self.close()
 
     def score_windows(self, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
-        """The four heads' scores ``(n,)`` and, when the model exposes it, the pooled ``embedding`` ``(n, d)``."""
+        """The four heads' scores ``(n,)``, the frame heads' ``(n, T)`` when the model has them, and, when the
+        model exposes it, the pooled ``embedding`` ``(n, d)``."""
         if self.fmt == "saved_model":
             import tensorflow as tf
 
@@ -172,6 +185,9 @@ class Detector:
         else:
             out = self.model.predict_on_batch({"frames": frames, "audio": audio, "mask": mask})
         res = {h: np.asarray(out[h], np.float32).reshape(-1) for h in HEADS}
+        for h in FRAME_HEADS:
+            if h in out:
+                res[h] = np.asarray(out[h], np.float32).reshape(len(frames), -1)
         if "embedding" in out:
             res["embedding"] = np.asarray(out["embedding"], np.float32).reshape(len(frames), -1)
         return res
@@ -185,7 +201,8 @@ class Detector:
         v = Verdict(path=str(path))
         summary = VideoSummary()
         cfg = self.config.override(window={"max_windows": 0})
-        starts, scores = [], {h: [] for h in HEADS}
+        starts, firsts, scores = [], [], {h: [] for h in HEADS}
+        frame_scores: dict[str, list[np.ndarray]] = {}
         embeddings: list[np.ndarray] = []
         kept = []
         batch = []
@@ -197,9 +214,13 @@ class Detector:
                                    np.stack([w.mask.astype(np.float32) for w in batch]))
             for h in HEADS:
                 scores[h].extend(s[h].tolist())
+            for h in FRAME_HEADS:
+                if h in s:
+                    frame_scores.setdefault(h, []).append(s[h])
             if "embedding" in s:
                 embeddings.append(s["embedding"])
             starts.extend(w.start for w in batch)
+            firsts.extend(w.first_frame for w in batch)
             if keep_windows:
                 kept.extend(batch)
             batch.clear()
@@ -226,7 +247,8 @@ class Detector:
         try:
             emb = np.concatenate(embeddings) if embeddings else None
             v.embeddings = emb
-            self._conclude(v, scores, starts, summary, emb)
+            frames = {h: np.concatenate(x) for h, x in frame_scores.items()}
+            self._conclude(v, scores, starts, summary, emb, firsts, frames)
         except Exception as e:  # noqa: BLE001 - the same contract for a bug in the aggregation
             return Verdict(path=v.path, status="error", reason=f"internal error: {one_line(e)}",
                            traceback=tb.format_exc(), seconds=v.seconds, face_ratio=v.face_ratio,
@@ -237,9 +259,10 @@ class Detector:
         return v
 
     def _conclude(self, v: Verdict, scores: dict[str, list[float]], starts: list[float], summary,
-                  embeddings: np.ndarray | None = None) -> None:
-        """Fills an ``ok`` verdict from its window scores: video scores, familiarity, label, timeline,
-        segments, notes."""
+                  embeddings: np.ndarray | None = None, first_frames: list[int] | None = None,
+                  frame_scores: dict[str, np.ndarray] | None = None) -> None:
+        """Fills an ``ok`` verdict from its window scores: video scores, familiarity, label, timeline, the
+        per-frame track, segments, notes."""
         from dfdetect.evaluate import confident_mean
         from dfdetect.familiarity import PART_WORDS, UNCERTAIN_TEXT
         from dfdetect.metrics import apply_temperature
@@ -282,7 +305,12 @@ class Detector:
             seconds = self.config.window.seconds
             v.timeline = [{"start": round(s, 3), "end": round(s + seconds, 3),
                            **{h: round(float(scores[h][i]), 4) for h in HEADS}} for i, s in enumerate(starts)]
-            v.segments = _segments(v.timeline, self.threshold) if v.label != "uncertain" else []
+            fps = self.config.media.fps
+            if first_frames is None:
+                first_frames = [int(round(s * fps)) for s in starts]
+            v.track = frame_track(scores, first_frames, frame_scores or {}, self.config.frames_per_window, fps,
+                                  summary.duration)
+            v.segments = track_segments(v.track, summary.duration) if v.label != "uncertain" else []
         notes += list(summary.warnings)
         if v.windows and summary.face_ratio < 0.5:
             notes.append(f"a face in only {summary.face_ratio:.0%} of frames")
@@ -307,25 +335,87 @@ def verdict_text(v: Verdict) -> str:
               f"audio {v.audio_fake:.2f}, mismatch {v.av_mismatch:.2f}")
     if v.label == "uncertain":
         return f"{v.path}: UNCERTAIN: {v.reason} ({scores}; {seen})"
-    segs = ", ".join(f"{s['start']:.1f}-{s['end']:.1f}s" for s in v.segments) or "none"
+    segs = ", ".join(f"{s['start']:.2f}-{s['end']:.2f}s ({s.get('modality', '?')}, {s['score']:.2f})"
+                     for s in v.segments) or "none"
     return (f"{v.path}: {v.label.upper()} ({scores}); {fam}; {seen}; fake segments: {segs}"
             + (f"; {v.reason}" if v.reason else ""))
+
+
+SPARK = " ▁▂▃▄▅▆▇█"
+
+
+def track_text(v: Verdict, width: int = 60) -> str:
+    """The per-frame fake track as one line of text, one mark per ``duration / width`` seconds (the highest
+    frame score under each mark, so a short fake is never averaged away), with the segments named below it
+    by the marks they cover (``^``). Empty when there is no track."""
+    fake = np.asarray((v.track or {}).get("fake") or [], float)
+    if not fake.size:
+        return ""
+    fps = float(v.track["fps"])
+    width = max(1, min(width, fake.size))
+    edges = np.linspace(0, fake.size, width + 1).round().astype(int)
+    marks = [fake[a:max(b, a + 1)].max() for a, b in zip(edges[:-1], edges[1:])]
+    line = "".join(SPARK[min(len(SPARK) - 1, int(round(m * (len(SPARK) - 1))))] for m in marks)
+    under = [" "] * width
+    for seg in v.segments:
+        a = int(np.searchsorted(edges, seg["start"] * fps, side="right")) - 1
+        b = int(np.searchsorted(edges, seg["end"] * fps, side="left"))
+        for i in range(max(0, a), min(width, max(b, a + 1))):
+            under[i] = "^"
+    seconds = fake.size / fps
+    return (f"  per-frame fake score |{line}| 0-{seconds:.1f} s, {seconds / width:.2f} s per mark\n"
+            f"                        {''.join(under).rstrip()}")
 
 
 def verdict_row(v: Verdict) -> dict[str, Any]:
     """A verdict as one flat CSV row (``VERDICT_FIELDS``; segments and timeline as JSON text)."""
     d = v.to_dict()
     row = {k: d[k] for k in VERDICT_FIELDS}
-    row.update(segments=json.dumps(d["segments"]), timeline=json.dumps(d["timeline"]))
+    row.update(segments=json.dumps(d["segments"]), timeline=json.dumps(d["timeline"]), track=json.dumps(d["track"]))
     return row
 
 
-def _segments(timeline: list[dict[str, float]], threshold: float) -> list[dict[str, float]]:
-    """Contiguous (overlapping or touching) windows above the threshold, merged."""
-    from dfdetect.metrics import merge_segments
+TRACK_HEADS = {"fake": ("frame_fake", "fake"), "video": ("frame_video", "video_fake"),
+               "audio": ("frame_audio", "audio_fake")}
 
-    merged = merge_segments([(w["start"], w["end"], w["fake"]) for w in timeline], threshold)
-    return [{"start": a, "end": b, "score": round(x, 4)} for a, b, x in merged]
+
+def frame_track(scores: dict[str, list[float]], first_frames: list[int], frame_scores: dict[str, np.ndarray],
+                frames_per_window: int, fps: float, duration: float = 0.0) -> dict[str, Any]:
+    """The per-frame track of a video: each modality's frame scores of overlapping windows stitched
+    (``dfdetect.segments.stitch``) over every frame up to ``duration``. A model without frame heads lends each
+    frame its windows' scores."""
+    from dfdetect.segments import stitch
+
+    n = max(int(np.ceil(duration * fps - 1e-6)) if duration else 0,
+            max(first_frames, default=-frames_per_window) + frames_per_window)
+    track: dict[str, Any] = {"fps": fps}
+    for name, (fh, wh) in TRACK_HEADS.items():
+        per = frame_scores.get(fh)
+        if per is None:
+            per = np.repeat(np.asarray(scores[wh], np.float32)[:, None], frames_per_window, axis=1)
+        t, _ = stitch(zip(first_frames, per), n_frames=n)
+        track[name] = [round(float(x), 4) for x in t]
+    return track
+
+
+def track_segments(track: dict[str, Any], duration: float = 0.0,
+                   threshold: float = SEGMENT_THRESHOLD) -> list[dict[str, Any]]:
+    """The fake segments of a track: runs of frames whose ``fake`` score reaches ``threshold``, each with its
+    mean score and the modality whose own track is fake inside it (``video``, ``audio``, ``both`` or
+    ``sync``), in time order, clipped to ``duration``."""
+    from dfdetect.segments import propose
+
+    fps = float(track["fps"])
+    fake = np.asarray(track["fake"], np.float32)
+    out = []
+    for a, b, _ in sorted(propose(fake, fps, duration=duration or None, thresholds=(threshold,))):
+        k0, k1 = int(round(a * fps)), max(int(round(a * fps)) + 1, int(np.ceil(b * fps - 1e-6)))
+        vid = float(np.mean(track["video"][k0:k1])) >= threshold
+        aud = float(np.mean(track["audio"][k0:k1])) >= threshold
+        modality = "both" if vid and aud else "video" if vid else "audio" if aud else SYNC
+        out.append({"start": round(a, 3), "end": round(b, 3), "score": round(float(np.mean(fake[k0:k1])), 4),
+                    "modality": modality})
+    return out
 
 
 def _config_from_card(card: dict):

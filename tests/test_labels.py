@@ -13,8 +13,7 @@ import pandas as pd
 import pytest
 
 from dfdetect.config import get_config
-from dfdetect.evaluate import auc_by_category, confident_mean, predicted_segments, video_scores
-from dfdetect.metrics import merge_segments
+from dfdetect.evaluate import auc_by_category, confident_mean, video_scores
 from dfdetect.model import HEADS
 from dfdetect.records import UNKNOWN, VideoRecord
 from dfdetect.shards import MIN_FAKE_OVERLAP_S, fake_overlap, window_fake
@@ -225,54 +224,6 @@ def test_make_dataset_targets_and_weights(tmp_path):
 # 3. Segments, the confident-windows rule, AUC per category, per-video scores
 # ---------------------------------------------------------------------------------------------------------
 
-def _same(got: list[tuple[float, ...]], expected: list[tuple[float, ...]]) -> bool:
-    """Lists of tuples equal up to float rounding (``pytest.approx`` does not nest)."""
-    return len(got) == len(expected) and all(
-        len(g) == len(e) and np.allclose(g, e, rtol=0, atol=1e-9) for g, e in zip(got, expected))
-
-
-def test_merge_segments():
-    assert merge_segments([], 0.5) == []
-    assert merge_segments([(0, 1, 0.4), (1, 2, 0.49)], 0.5) == []
-    # [0,1) 0.9 and [1,2) 0.7 touch -> (0, 2, (0.9 + 0.7) / 2 = 0.8); [3,4) 0.6 alone; [4,5) 0.4 below
-    wins = [(0, 1, 0.9), (1, 2, 0.7), (3, 4, 0.6), (4, 5, 0.4)]
-    expected = [(0, 2, 0.8), (3, 4, 0.6)]
-    assert _same(merge_segments(wins, 0.5), expected)
-    # windows out of order: the same answer (not a segment that ends before it starts)
-    assert _same(merge_segments(wins[::-1], 0.5), expected)
-    assert _same(merge_segments([wins[2], wins[0], wins[3], wins[1]], 0.5), expected)
-    # the threshold is inclusive: 0.5 >= 0.5
-    assert merge_segments([(0, 1, 0.5)], 0.5) == [(0, 1, 0.5)]
-    # overlapping windows (hop 0.5 s): [0,1) 0.9, [0.5,1.5) 0.2 below, [1.5,2.5) 0.7 -> 1.5 > 1: two segments
-    assert _same(merge_segments([(0, 1, 0.9), (0.5, 1.5, 0.2), (1.5, 2.5, 0.7)], 0.5),
-                 [(0, 1, 0.9), (1.5, 2.5, 0.7)])
-    # a window inside the one before keeps the segment's end: (0, 2), mean (0.9 + 0.8) / 2 = 0.85
-    assert _same(merge_segments([(0, 2, 0.9), (0.5, 1.0, 0.8)], 0.5), [(0, 2, 0.85)])
-    # a gap under 1e-6 s (rounding) still touches; a 1 ms gap does not
-    assert len(merge_segments([(0, 1, 0.9), (1 + 1e-7, 2, 0.9)], 0.5)) == 1
-    assert len(merge_segments([(0, 1, 0.9), (1.001, 2, 0.9)], 0.5)) == 2
-
-
-def test_predicted_segments():
-    w = pd.DataFrame({
-        "path": ["a", "a", "b", "a", "a", "c"],
-        "start": [2.0, 0.0, 0.0, 1.0, 3.0, 1 / 12],
-        "fake_score": [0.6, 0.9, 0.1, 0.7, 0.2, 0.8],
-        "video_fake_score": [0.1, 0.1, 0.9, 0.1, 0.1, 0.1],
-    })
-    got = predicted_segments(w, seconds=1.0, threshold=0.5)
-    # a, sorted by start: 0 0.9, 1 0.7, 2 0.6, 3 0.2 -> (0, 3), (0.9 + 0.7 + 0.6) / 3 = 0.7333...
-    assert got["a"] == [(0.0, 3.0, pytest.approx(2.2 / 3))]
-    assert got["b"] == []  # 0.1 < 0.5
-    # c: 1/12 = 0.08333 -> 0.083, 1 + 1/12 -> 1.083 (rounded to ms)
-    assert got["c"] == [(0.083, 1.083, pytest.approx(0.8))]
-    assert set(got) == {"a", "b", "c"}
-    # another head's score
-    assert predicted_segments(w, 1.0, 0.5, score="video_fake_score") == {"a": [], "b": [(0.0, 1.0, 0.9)],
-                                                                         "c": []}
-    assert predicted_segments(w, 1.0, threshold=0.95) == {"a": [], "b": [], "c": []}
-
-
 @pytest.mark.parametrize("scores, expected", [
     # 10 windows, 1 above 0.8: 1 > 0.11 * 10 = 1.1 fails; 9 below 0.2: 9 > 0.9 * 10 = 9 fails (strict)
     # -> plain mean (0.9 + 9 * 0.1) / 10 = 0.18
@@ -396,29 +347,42 @@ def test_partial_fake_with_no_fake_window_is_still_a_fake_video(tmp_path):
 # 4. predict: segments and timeline
 # ---------------------------------------------------------------------------------------------------------
 
-def test_segments_from_timeline():
-    from dfdetect.predict import _segments
+def test_segments_from_a_frame_track():
+    from dfdetect.predict import track_segments
 
-    def tl(*scores: float, hop: float = 1.0) -> list[dict[str, float]]:
-        return [{"start": i * hop, "end": i * hop + 1.0, "fake": s} for i, s in enumerate(scores)]
-
-    assert _segments([], 0.5) == []
-    # [0,1) 0.9 + [1,2) 0.5 (inclusive) touch -> (0, 2, 0.7); [2,3) 0.49 below; [3,4) 0.61234 -> 0.6123
-    assert _segments(tl(0.9, 0.5, 0.49, 0.61234), 0.5) == [{"start": 0.0, "end": 2.0, "score": 0.7},
-                                                            {"start": 3.0, "end": 4.0, "score": 0.6123}]
-    assert _segments(tl(0.9, 0.5, 0.49, 0.61234), 0.95) == []
-    # hop 0.5: [0,1) 0.8, [0.5,1.5) 0.3, [1,2) 0.6 -> the first and last touch at 1.0 -> (0, 2, 0.7)
-    assert _segments(tl(0.8, 0.3, 0.6, hop=0.5), 0.5) == [{"start": 0.0, "end": 2.0, "score": 0.7}]
+    # 10 fps: frames 5-7 at 0.9, frame 8 dips to 0.2 (a one-frame gap, bridged), frames 9-10 at 0.8
+    fake = [0.1] * 5 + [0.9] * 3 + [0.2] + [0.8] * 2 + [0.1] * 9
+    video = [0.1] * 5 + [0.7] * 6 + [0.1] * 9
+    audio = [0.1] * 20
+    track = {"fps": 10.0, "fake": fake, "video": video, "audio": audio}
+    # one segment over frames 5..10 = [0.5, 1.1) s; mean (3 * 0.9 + 0.2 + 2 * 0.8) / 6 = 4.5 / 6 = 0.75; the
+    # video track inside is 0.7 >= 0.5 and the audio 0.1: the face was faked
+    assert track_segments(track) == [{"start": 0.5, "end": 1.1, "score": 0.75, "modality": "video"}]
+    assert track_segments(track, threshold=0.95) == []
+    # a fake running to the end is clipped to the duration (1.95 s, shorter than 20 frames' 2.0 s); neither
+    # modality alone is fake inside it: the face and the voice disagree ("sync")
+    tail = {"fps": 10.0, "fake": [0.1] * 15 + [0.6] * 5, "video": [0.1] * 20, "audio": [0.3] * 20}
+    assert track_segments(tail, duration=1.95) == [{"start": 1.5, "end": 1.95, "score": 0.6, "modality": "sync"}]
+    assert track_segments({"fps": 10.0, "fake": [], "video": [], "audio": []}) == []
 
 
 class _ScoreByOrder:
-    """Stands in for the neural network: the i-th window the detector scores gets ``SCORES[i]``. The test is
-    about how window scores become a timeline, segments and a verdict, not about the model; this makes every
-    window's score known exactly. Windows reach the model in time order (``extract_windows`` yields them in
-    order), so the call order says which window each row is."""
+    """Stands in for the neural network: the i-th window the detector scores gets ``SCORES[i]`` from the window
+    heads and ``FRAMES[i]`` from the frame heads. The test is about how scores become a timeline, a per-frame
+    track, segments and a verdict, not about the model; this makes every score known exactly. Windows reach
+    the model in time order (``extract_windows`` yields them in order), so the call order says which window
+    each row is."""
 
     # binary fractions: exact in float32, so no score sits a rounding error away from a threshold
     SCORES = [0.875, 0.25, 0.625, 0.75]
+    LO, HI = 0.125, 0.875
+    # (frame_fake, frame_video, frame_audio) steps per window, 12 steps each
+    FRAMES = [
+        ([LO] * 6 + [HI] * 6, [LO] * 6 + [HI] * 6, [LO] * 12),          # frames 12..17 fake: the face
+        ([HI] * 3 + [LO] * 9, [HI] * 3 + [LO] * 9, [LO] * 12),          # frames 18..20 fake: the face
+        ([LO] * 12, [LO] * 12, [LO] * 12),
+        ([LO] * 4 + [HI] * 4 + [LO] * 4, [LO] * 12, [LO] * 4 + [HI] * 4 + [LO] * 4),  # 46..49: the voice
+    ]
 
     def __init__(self) -> None:
         self.seen = 0
@@ -428,9 +392,11 @@ class _ScoreByOrder:
         n = len(inputs["frames"])
         assert inputs["frames"].shape[1:] == (12, 64, 64, 3) and inputs["audio"].shape == (n, 16000)
         s = np.array(self.SCORES[self.seen:self.seen + n], np.float32)[:, None]
+        f = np.array(self.FRAMES[self.seen:self.seen + n], np.float32)[..., None]  # (n, 3, 12, 1)
         self.seen += n
         self.batches.append(n)
-        return {"fake": s, "video_fake": 1 - s, "audio_fake": s / 2, "av_mismatch": np.full_like(s, 0.5)}
+        return {"fake": s, "video_fake": 1 - s, "audio_fake": s / 2, "av_mismatch": np.full_like(s, 0.5),
+                "frame_fake": f[:, 0], "frame_video": f[:, 1], "frame_audio": f[:, 2]}
 
 
 def test_predict_video_segments_and_timeline(tmp_path):
@@ -441,10 +407,12 @@ def test_predict_video_segments_and_timeline(tmp_path):
     # 5 s clip whose voice starts at 0.55 s. Leading silence ends in the 20 ms block at 0.54 s; at 12 fps the
     # first window starts at frame floor(0.54 * 12) = 6, i.e. 0.5 s (any onset in [0.5, 0.583) gives the
     # same). 60 frames (0..59), 12 per window, hop 12: windows at frames 6, 18, 30, 42 = 0.5, 1.5, 2.5, 3.5 s;
-    # the next (54..65) is incomplete and dropped.
+    # the next (54..65) is incomplete and dropped, and so is the window ending at the last frame (cover_end off
+    # here: windows that do not overlap make every frame's score one window's step).
     clip = talking_clip(tmp_path / "clip.mp4", seconds=5.0, lead_silence=0.55)
     det = Detector.__new__(Detector)  # no exported model to load: the network is replaced (see _ScoreByOrder)
-    det.model, det.fmt, det.config, det.threshold, det.batch_size = _ScoreByOrder(), "keras", CFG, 0.5, 3
+    cfg = CFG.override(window={"cover_end": False})
+    det.model, det.fmt, det.config, det.threshold, det.batch_size = _ScoreByOrder(), "keras", cfg, 0.5, 3
     det.temperature, det.abstain, det.reference, det.notice = 1.0, True, None, ""  # no familiarity statistics
     det.faces = FaceDetector(CFG.faces)  # real face detection and real decoding
     try:
@@ -461,9 +429,15 @@ def test_predict_video_segments_and_timeline(tmp_path):
         {"start": 2.5, "end": 3.5, "fake": 0.625, "video_fake": 0.375, "audio_fake": 0.3125, "av_mismatch": 0.5},
         {"start": 3.5, "end": 4.5, "fake": 0.75, "video_fake": 0.25, "audio_fake": 0.375, "av_mismatch": 0.5},
     ]
-    # segments at 0.5: [0.5, 1.5) alone (0.25 below next); [2.5, 3.5) + [3.5, 4.5) touch -> (0.625 + 0.75) / 2
-    assert v.segments == [{"start": 0.5, "end": 1.5, "score": 0.875},
-                          {"start": 2.5, "end": 4.5, "score": 0.6875}]
+    # the per-frame track: 60 frames (5 s at 12 fps); frames 0..5 (trimmed silence) and 54..59 (after the last
+    # window) are scored by no window and take the nearest scored frame's value (0.125)
+    assert v.track["fps"] == 12.0 and len(v.track["fake"]) == 60
+    hi = [k for k, x in enumerate(v.track["fake"]) if x > 0.5]
+    assert hi == [*range(12, 21), *range(46, 50)]
+    # segments at frame resolution: frames 12..20 = [1.0, 1.75) s, the face; frames 46..49 = [3.833, 4.167) s,
+    # the voice
+    assert v.segments == [{"start": 1.0, "end": 1.75, "score": 0.875, "modality": "video"},
+                          {"start": 3.833, "end": 4.167, "score": 0.875, "modality": "audio"}]
     # mean (0.875 + 0.25 + 0.625 + 0.75) / 4 = 2.5 / 4 = 0.625 >= 0.5 -> fake; confident: only 0.875 > 0.8,
     # 1 > 0.11 * 4 = 0.44 -> 0.875
     assert (v.score, v.label, v.score_confident) == (0.625, "fake", 0.875)

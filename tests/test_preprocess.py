@@ -216,7 +216,12 @@ def test_no_padded_tail_unless_the_clip_is_shorter_than_a_window(detector, tmp_p
     cfg = CFG.override(window={"trim_leading_silence": False})
     long = talking_clip(tmp_path / "long.mp4", seconds=3.5)
     wins = list(extract_windows(str(long), cfg, detector))
-    assert len(wins) == 3 and all(w.audio_ratio > 0.99 and w.mask.all() for w in wins)
+    # 42 frames at 12 fps: windows at frames 0, 12, 24 leave 36..41 unscored; the last window (cover_end) ends
+    # at frame 41, overlapping the one before: every frame is scored and nothing is padded
+    assert [w.first_frame for w in wins] == [0, 12, 24, 30]
+    assert all(w.audio_ratio > 0.99 and w.mask.all() for w in wins)
+    hopped = list(extract_windows(str(long), cfg.override(window={"cover_end": False}), detector))
+    assert [w.first_frame for w in hopped] == [0, 12, 24]
     short = talking_clip(tmp_path / "short.mp4", seconds=0.7)
     only = list(extract_windows(str(short), cfg, detector))
     assert len(only) == 1 and not only[0].mask.all() and only[0].audio_ratio < 0.9
