@@ -27,6 +27,9 @@ CONFIG = get_config("smoke").override(train={"epochs": EPOCHS, "patience": EPOCH
 # chance (0.44-0.73 over 5 seeds) and the fake head's held-out AUC ranged 0.59-0.90 between runs of one seed.
 # The full benchmark and the cpu-small model measure face swaps (README, "Training results").
 METHODS = ("real", "vocoder", "lipsync", "desync", "faceswap-vocoder")
+# The localisation check: real clips and partial fakes only (6-10 s clips with 1-3 short fake segments of the
+# face, the voice or both), so that the frame-level heads must say where, not only whether.
+LOCALISE_METHODS = ("real", "partial")
 HELD_OUT = 0.45  # share of groups held out: a few dozen videos, enough real ones for a video AUC to mean something
 
 
@@ -36,9 +39,9 @@ def held_out(group: str) -> bool:
 
 
 def build_data(root: str | Path, n: int = 128, seed: int = 5, config: Config = CONFIG, workers: int = 2,
-               progress: bool = False) -> Path:
-    """Builds ``n`` easy benchmark clips of ``METHODS`` under ``root/raw``, re-splits them train/test by group, and
-    preprocesses them into ``root/processed`` (returned). Resumable like its parts."""
+               progress: bool = False, methods: tuple[str, ...] = METHODS) -> Path:
+    """Builds ``n`` easy benchmark clips of ``methods`` under ``root/raw``, re-splits them train/test by group,
+    and preprocesses them into ``root/processed`` (returned). Resumable like its parts."""
     import pandas as pd
 
     from dfdetect.preprocess import preprocess
@@ -46,7 +49,7 @@ def build_data(root: str | Path, n: int = 128, seed: int = 5, config: Config = C
 
     root = Path(root)
     synthesize(root / "raw", n=n, seed=seed, difficulty="easy", workers=workers, progress=progress,
-               methods=METHODS)
+               methods=methods)
     splits = pd.read_csv(root / "raw" / "splits.csv")
     splits["split"] = ["test" if held_out(g) else "train" for g in splits["group"]]
     splits.to_csv(root / "raw" / "splits.csv", index=False)
