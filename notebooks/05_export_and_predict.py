@@ -18,8 +18,8 @@
 # # 05 · Export and predict
 #
 # Exports the run as a SavedModel (named serving signature) + `.keras` + familiarity statistics + model card,
-# then scores one held-out video: verdict, per-modality scores, the timeline of window scores with fake
-# segments, and explanations (face heat maps, spectrogram saliency). Every verdict also says whether the video
+# then scores one held-out video: verdict, per-modality scores, the per-frame score track with the fake segments
+# it finds (start and end to the frame, score, and which modality was faked), and explanations (face heat maps, spectrogram saliency). Every verdict also says whether the video
 # is like the model's training data (`in_distribution`, `familiarity`); when it is not, the label is
 # `uncertain` instead of a score that means nothing. The last cells show that on a clip the model never saw.
 #
@@ -28,7 +28,7 @@
 # %% tags=["parameters"]
 NAME = "synth"
 RUN = "cpu-small"
-VIDEO = ""  # a video to score; empty = a held-out fake from the benchmark
+VIDEO = ""  # a video to score; empty = a held-out partial fake from the benchmark
 SMOKE = False
 MOUNT_DRIVE = False  # Colab: keep data, models and reports in Google Drive (MyDrive/dfdetect)
 REPO_URL = "https://github.com/dfdetect/dfdetect"  # Colab: where dfdetect is installed from
@@ -53,7 +53,7 @@ from IPython.display import Image, display
 
 from dfdetect.explain import explain_video
 from dfdetect.export import export_model
-from dfdetect.predict import Detector
+from dfdetect.predict import Detector, track_text, verdict_text
 from dfdetect.preprocess import load_manifest
 
 sfx = "-smoke" if SMOKE else ""
@@ -66,10 +66,13 @@ if not VIDEO:
     m = load_manifest(root / "data" / "processed" / f"{NAME}{sfx}")
     held_out = m[(m.split == "test") & (m.status == "ok")]
     fakes = held_out[held_out.label == "fake"]
-    VIDEO = (fakes if len(fakes) else held_out).path.iloc[0]
+    partial = fakes[fakes.method.astype(str).str.startswith("partial")]
+    VIDEO = (partial if len(partial) else fakes if len(fakes) else held_out).path.iloc[0]
 with Detector(exported) as det:
     verdict, files = explain_video(det, VIDEO, root / "reports" / f"{RUN}{sfx}" / "why")
-{k: v for k, v in verdict.to_dict().items() if k != "timeline"}
+print(verdict_text(verdict))
+print(track_text(verdict))
+{k: v for k, v in verdict.to_dict().items() if k not in ("timeline", "track")}
 
 # %%
 for f in files:
