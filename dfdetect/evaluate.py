@@ -180,8 +180,8 @@ def video_tracks(windows: pd.DataFrame, config: Config, n_frames: dict[str, int]
         first = np.round(windows["start"].to_numpy(float) * fps).astype(int)
     out: dict[str, dict[str, np.ndarray]] = {}
     for path, idx in windows.groupby("path", sort=True).indices.items():
-        n = (n_frames or {}).get(path)
-        n = max(int(n or 0), int(first[idx].max()) + T)
+        # the video's own frames (from its duration): steps of a padded window past the end are no frames
+        n = int((n_frames or {}).get(path) or 0) or int(first[idx].max()) + T
         tracks = {}
         for modality, (fh, wh) in MODALITY_HEADS.items():
             if fh in frame_scores:

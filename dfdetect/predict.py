@@ -386,8 +386,10 @@ def frame_track(scores: dict[str, list[float]], first_frames: list[int], frame_s
     frame its windows' scores."""
     from dfdetect.segments import stitch
 
-    n = max(int(np.ceil(duration * fps - 1e-6)) if duration else 0,
-            max(first_frames, default=-frames_per_window) + frames_per_window)
+    # the video's own frames: a clip shorter than one window is scored on a padded window, whose steps past
+    # the end are no frames of the video
+    n = (int(np.ceil(duration * fps - 1e-6)) if duration > 0
+         else max(first_frames, default=-frames_per_window) + frames_per_window)
     track: dict[str, Any] = {"fps": fps}
     for name, (fh, wh) in TRACK_HEADS.items():
         per = frame_scores.get(fh)

@@ -445,3 +445,28 @@ def test_predict_video_segments_and_timeline(tmp_path):
     assert (v.video_fake, v.audio_fake, v.av_mismatch) == (0.375, 0.3125, 0.5)
     assert v.has_audio and v.face_ratio > 0.5
     assert "0.50 s of leading silence skipped" in v.reason
+
+
+def test_a_clip_shorter_than_a_window_is_scored_and_its_segments_end_with_it(tmp_path):
+    from dfdetect.faces import FaceDetector
+    from dfdetect.predict import Detector
+    from dfdetect.sample_media import talking_clip
+
+    # 0.75 s asked for at 25 fps encodes 18 frames: the video ends at 0.72 s. At 12 fps that is 9 frames
+    # (ceil(0.72 * 12)): one window of 12 steps, padded after frame 8. The model calls every step fake; the
+    # track has the clip's 9 frames only, and the one segment ends where the video does, at 0.72 s.
+    clip = talking_clip(tmp_path / "short.mp4", seconds=0.75, lead_silence=0.0)
+    model = _ScoreByOrder()
+    model.FRAMES = [([model.HI] * 12, [model.LO] * 12, [model.HI] * 12)]
+    det = Detector.__new__(Detector)
+    cfg = CFG.override(window={"trim_leading_silence": False})
+    det.model, det.fmt, det.config, det.threshold, det.batch_size = model, "keras", cfg, 0.5, 3
+    det.temperature, det.abstain, det.reference, det.notice = 1.0, True, None, ""
+    det.faces = FaceDetector(CFG.faces)
+    try:
+        v = det.predict_video(clip)
+    finally:
+        det.close()
+    assert v.status == "ok" and v.windows == 1, v.reason
+    assert len(v.track["fake"]) == 9
+    assert v.segments == [{"start": 0.0, "end": 0.72, "score": 0.875, "modality": "audio"}]
