@@ -8,8 +8,9 @@
                     + LaggedCorrelation(mouth, audio) over the whole window ── Dense (window_sync)
     late fusion (ablation): each branch LSTM + pooled on its own, then concatenated
     heads: fake, video_fake, audio_fake, av_mismatch (sigmoid, float32, one per window)
-    frame heads: frame_fake, frame_video, frame_audio (sigmoid, one per time step = video frame): the fused
-                 sequence and the window's pooled evidence, through a temporal convolution
+    frame heads: frame_fake, frame_video, frame_audio (sigmoid, one per time step = video frame): each step's
+                 local features, the recurrent sequence and the window's pooled evidence, through a temporal
+                 convolution
 
 The exported model takes raw frames and the raw waveform: features are computed inside, so there is no
 train/serve skew.
@@ -108,16 +109,19 @@ def build_model(config: Config) -> keras.Model:
         pa = AttentionPooling(mc.lstm_units, name="pool_audio")(sa)
         pooled = layers.Concatenate(name="late_fusion")([pv, pa])
         seq = layers.Concatenate(name="late_steps")([sv, sa])
+        fused = layers.Concatenate(name="late_local_steps")([visual, aud])
 
     x = layers.Dropout(mc.dropout, name="dropout")(pooled)
     x = layers.Dense(mc.lstm_units, activation="relu", name="head_hidden")(x)
     outputs = {h: layers.Dense(1, activation="sigmoid", dtype="float32", name=h)(x) for h in HEADS}
     if mc.frame_heads:
-        # Each step sees its own fused features and the whole window's evidence (the pooled vector carries the
-        # window-level lip-sync correlation, which no single step has); the temporal convolution lets a step
-        # compare itself with its neighbours, which is where a segment's edges show.
+        # Each step sees its own local features (before the recurrent layer, which smooths over the window:
+        # with its output alone the frame heads learnt one score per window), the recurrent sequence, and
+        # the whole window's evidence (the pooled vector carries the window-level lip-sync correlation, which
+        # no single step has); the temporal convolution lets a step compare itself with its neighbours,
+        # which is where a segment's edges show.
         context = layers.RepeatVector(T, name="frame_context")(x)
-        steps = layers.Concatenate(name="frame_inputs")([seq, context])
+        steps = layers.Concatenate(name="frame_inputs")([fused, seq, context])
         steps = layers.Conv1D(mc.lstm_units, 5, padding="same", activation="relu", name="frame_temporal")(steps)
         outputs.update({h: layers.Dense(1, activation="sigmoid", dtype="float32", name=h)(steps)
                         for h in FRAME_HEADS})
