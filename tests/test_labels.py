@@ -16,7 +16,7 @@ from dfdetect.config import get_config
 from dfdetect.evaluate import auc_by_category, confident_mean, video_scores
 from dfdetect.model import HEADS
 from dfdetect.records import UNKNOWN, VideoRecord
-from dfdetect.shards import MIN_FAKE_OVERLAP_S, fake_overlap, window_fake
+from dfdetect.shards import MIN_FAKE_OVERLAP_S, fake_overlap, frame_labels, window_fake
 
 CFG = get_config("smoke")  # 12 fps, 1 s windows (12 frames, 16000 samples), hop 1 s, 64 px crops
 HEAD_WEIGHT = dict(zip(HEADS, CFG.train.head_weights))  # fake 1.0, the per-modality heads 0.5
@@ -218,6 +218,42 @@ def test_make_dataset_targets_and_weights(tmp_path):
     # windows.csv's window_fake: real 0,0 (partial) + 0 (binary) = 3, fake 1 (partial) + 2 (whole) = 3;
     # equal totals -> weights 6 / (2 * 3) = 1 for both classes
     assert class_weights(data, "test") == (1.0, 1.0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 2b. frame_labels: one label per step (video frame) and modality
+# ---------------------------------------------------------------------------------------------------------
+
+def test_frame_labels_by_frame_centre():
+    # 10 fps, a window of 8 steps starting at frame 10 (1.0 s): step j is frame 10 + j, centre (10 + j + 0.5) / 10
+    # = 1.05, 1.15, ..., 1.75 s. Segment [1.2, 1.46): centres 1.25, 1.35, 1.45 inside -> steps 2, 3, 4.
+    rec = partial((1.2, 1.46))
+    got = frame_labels(rec, 10, 8, 10.0)
+    assert got.tolist() == [[0, 0, 1, 1, 1, 0, 0, 0],   # any
+                            [0, 0, 1, 1, 1, 0, 0, 0],   # video: modify_video, the same segments
+                            [0, 0, 0, 0, 0, 0, 0, 0]]   # audio: a real voice
+    # a segment shorter than half a frame that holds no frame centre marks nothing; one that does, one step
+    assert frame_labels(partial((1.21, 1.24)), 10, 8, 10.0)[0].tolist() == [0] * 8
+    assert frame_labels(partial((1.24, 1.27)), 10, 8, 10.0)[0].tolist() == [0, 0, 1, 0, 0, 0, 0, 0]
+    # two segments, one of them past the window's end
+    assert frame_labels(partial((1.0, 1.1), (1.7, 3.0)), 10, 8, 10.0)[0].tolist() == [1, 0, 0, 0, 0, 0, 0, 1]
+
+
+def test_frame_labels_whole_fakes_unknowns_and_separate_modalities():
+    # a wholly fake clip (no segments) is fake at every step in each modality labelled fake
+    whole = VideoRecord("w.mp4", label="fake", video_fake=0, audio_fake=1)
+    assert frame_labels(whole, 0, 3, 10.0).tolist() == [[1, 1, 1], [0, 0, 0], [1, 1, 1]]
+    # unknown labels (a binary-only dataset) stay unknown per step: no weight for those heads
+    binary = VideoRecord("b.mp4", label="fake")
+    assert frame_labels(binary, 0, 2, 10.0).tolist() == [[1, 1], [UNKNOWN] * 2, [UNKNOWN] * 2]
+    assert frame_labels(VideoRecord("u.mp4"), 0, 2, 10.0).tolist() == [[UNKNOWN] * 2] * 3
+    # AV-Deepfake1M gives each modality its own segments: the face [0, 0.2), the voice [0.3, 0.5)
+    both = VideoRecord("m.mp4", label="fake", video_fake=1, audio_fake=1, fake_segments=((0.0, 0.2), (0.3, 0.5)),
+                       video_segments=((0.0, 0.2),), audio_segments=((0.3, 0.5),))
+    assert frame_labels(both, 0, 6, 10.0).tolist() == [[1, 1, 0, 1, 1, 0], [1, 1, 0, 0, 0, 0], [0, 0, 0, 1, 1, 0]]
+    # a real clip is real everywhere
+    assert frame_labels(VideoRecord("r.mp4", label="real", video_fake=0, audio_fake=0), 5, 2, 10.0).tolist() == \
+        [[0, 0]] * 3
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -470,3 +506,16 @@ def test_a_clip_shorter_than_a_window_is_scored_and_its_segments_end_with_it(tmp
     assert v.status == "ok" and v.windows == 1, v.reason
     assert len(v.track["fake"]) == 9
     assert v.segments == [{"start": 0.0, "end": 0.72, "score": 0.875, "modality": "audio"}]
+
+
+def test_boundary_steps_mark_the_steps_around_a_change_of_label():
+    from dfdetect.pipeline import boundary_steps
+
+    # labels 0 0 0 1 1 1 1 1 1 1 0 0: changes between steps 2|3 and 9|10; two steps each way of each edge step
+    # -> 0..5 and 7..11 (the first change marks 2 and 3, widened to 0..5; the second 9 and 10, to 7..12)
+    y = [0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0]
+    assert boundary_steps(np.array(y), 2).numpy().tolist() == [1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1]
+    assert boundary_steps(np.array(y), 0).numpy().tolist() == [0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0]
+    # an unknown step is no boundary: only the 0|1 change between steps 3 and 4 counts
+    assert boundary_steps(np.array([-1, -1, 0, 0, 1]), 0).numpy().tolist() == [0, 0, 0, 1, 1]
+    assert boundary_steps(np.array([1, 1, 1]), 2).numpy().tolist() == [0, 0, 0]
