@@ -511,9 +511,11 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", help="metrics and a self-contained HTML report for a trained run",
         description="Scores a split of a preprocessed folder with a run's model; aggregates windows per video "
                     "(mean and the DFDC winner's confident-windows rule); writes OUT/metrics.json (ROC AUC "
-                    "with a bootstrap 95%% interval, EER, AP, accuracy/F1 at 0.5 and at a threshold chosen on "
-                    "the val split, log loss, ECE, temperature, per head / category / method, segment AP and "
-                    "AR where fake segments exist), OUT/per_video.csv, OUT/per_window.csv and OUT/report.html.")
+                    "with a bootstrap 95% interval, EER, AP, accuracy/F1 at 0.5 and at a threshold chosen on "
+                    "the val split, log loss, ECE, temperature, per head / category / method, and temporal "
+                    "localisation per modality: segment AP at IoU 0.5/0.75/0.9/0.95, AR@1/5/10/20/50 over IoU "
+                    "0.5:0.05:0.95 and frame-level AUC over every video, as AV-Deepfake1M and LAV-DF score "
+                    "them), OUT/per_video.csv, OUT/per_window.csv and OUT/report.html.")
     ev.add_argument("--model", required=True, help="run folder written by `dfdetect train`")
     ev.add_argument("--data", required=True, help="preprocessed folder")
     ev.add_argument("--out", required=True, help="report folder")
@@ -538,9 +540,10 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser(
         "export", help="SavedModel + .keras + model card from a training run",
         description="Writes DIR/saved_model (signature serving_default: frames uint8, audio float32, mask "
-                    "float32 -> fake, video_fake, audio_fake, av_mismatch, embedding), DIR/model.keras, "
+                    "float32 -> fake, video_fake, audio_fake, av_mismatch, embedding, and per video frame of the "
+                    "window frame_fake, frame_video, frame_audio), DIR/model.keras, "
                     "DIR/familiarity.npz (the training data's embedding statistics and the abstention threshold, "
-                    "chosen to flag 5%% of held-out in-distribution videos) and DIR/model_card.json/.md with "
+                    "chosen to flag 5% of held-out in-distribution videos) and DIR/model_card.json/.md with "
                     "everything predict needs: threshold, temperature, training domain, abstention rate on "
                     "the test split.")
     exp.add_argument("--model", required=True, help="run folder written by `dfdetect train`")
