@@ -132,12 +132,8 @@ def sync_negative(item, other, seed, probability: float):
         "av_mismatch": tf.where(swap, one, labels["av_mismatch"]),
         "audio_fake": tf.where(swap, tf.zeros_like(one), labels["audio_fake"]),
         "video_fake": tf.where(swap, -one, labels["video_fake"]),
-        # No frame-level label: the mismatch is a property of the window (a correlation over time), not of any
-        # frame, and neither the face nor the voice was manipulated. Labelled fake at every step, the frame
-        # head could not tell these from real windows step by step and learnt to say 0.5 on every real frame
-        # (the share of real windows swapped), a floor under every track that turned real stretches into
-        # segments.
-        "frame_fake": tf.where(swap, -tf.ones_like(labels["frame_fake"]), labels["frame_fake"]),
+        # every step now hears another clip: fake throughout, though neither the face nor the voice is
+        "frame_fake": tf.where(swap, tf.ones_like(labels["frame_fake"]), labels["frame_fake"]),
         "frame_audio": tf.where(swap, tf.zeros_like(labels["frame_audio"]), labels["frame_audio"]),
         "frame_video": tf.where(swap, -tf.ones_like(labels["frame_video"]), labels["frame_video"]),
     }

@@ -139,9 +139,6 @@ def test_sync_negatives_swap_voices_of_real_windows(smoke_data):
             swapped += 1
             assert targets["fake"][i, 0] == 1 and targets["av_mismatch"][i, 0] == 1
             assert targets["audio_fake"][i, 0] == 0 and weights["video_fake"][i] == 0
-            # the frames carry no label (the mismatch is the window's), the voice's frames are real
-            assert (weights["frame_fake"][i] == 0).all() and (weights["frame_video"][i] == 0).all()
-            assert (targets["frame_audio"][i] == 0).all() and (weights["frame_audio"][i] > 0).all()
         else:
             assert targets["fake"][i, 0] == 0
     assert swapped >= 0.8 * real.sum()
