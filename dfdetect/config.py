@@ -148,7 +148,8 @@ class ModelConfig:
         dropout: dropout before the heads.
         frame_heads: add the frame-level heads (``frame_fake``, ``frame_video``, ``frame_audio``): per time step
             (one per video frame) the probability that the frame lies in a fake segment, read from each step's
-            local features and the recurrent sequence. They are what localises a fake to a frame or two.
+            local features, the recurrent sequence and the window's pooled evidence. They are what localises a
+            fake to a frame or two.
     """
 
     modality: str = "both"

@@ -74,17 +74,18 @@ def embedding_parts(model) -> list[tuple[str, Any]]:
 
 
 def with_embedding(model):
-    """A model with the same inputs returning the four heads plus ``embedding`` (the parts, concatenated)
-    in one forward pass; ``.familiarity_parts`` lists ``(name, size)`` in that order. A model it returned is
-    returned as it is."""
+    """A model with the same inputs returning every head (the four window heads and the frame-level heads
+    the model has) plus ``embedding`` (the parts, concatenated) in one forward pass; ``.familiarity_parts``
+    lists ``(name, size)`` in that order. A model it returned is returned as it is."""
     import keras
 
-    from dfdetect.model import HEADS
+    from dfdetect.model import FRAME_HEADS, HEADS
 
     if hasattr(model, "familiarity_parts"):
         return model  # already wrapped: building it again would make (and trace) another model
     parts = embedding_parts(model)
-    outs = {h: model.get_layer(h).output for h in HEADS}
+    names = {layer.name for layer in model.layers}
+    outs = {h: model.get_layer(h).output for h in (*HEADS, *FRAME_HEADS) if h in names}
     tensors = [t for _, t in parts]
     outs["embedding"] = tensors[0] if len(tensors) == 1 else keras.layers.Concatenate(
         name="familiarity_embedding")(tensors)

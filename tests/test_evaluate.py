@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -45,6 +46,31 @@ def test_evaluate_outputs_agree(smoke_run, smoke_data, tmp_path, capsys):
     # ECE both ways, named; the bootstrap resampled identities (the benchmark has them)
     assert {"ece_top_label", "ece_fake_class", "fpr@0.5"} <= set(metrics["video"])
     assert metrics["video"]["bootstrap_unit"] == "group"
+    # where: localisation over every test video, per modality, and the per-frame tracks in the report
+    loc = metrics["localisation"]
+    assert set(loc) <= {"any", "video", "audio"} and "any" in loc
+    assert loc["any"]["videos"] == len(per_video)
+    assert {"ap@0.5", "ap@0.75", "ap@0.9", "ap@0.95", "ar@1", "ar@5", "ar@50", "frame_auc"} <= set(loc["any"])
+    assert "Temporal localisation" in html and "per-frame score tracks" in html
+    assert {"segments_true", "segments_predicted", "segment_iou"} <= set(per_video.columns)
+
+
+def test_window_scores_carry_the_frame_heads_through_the_familiarity_wrapper(smoke_run, smoke_data):
+    # evaluation scores with the embedding wrapper; the frame-level scores must come through it, or every
+    # track silently falls back to window scores spread over frames
+    from dfdetect.config import load_config
+    from dfdetect.evaluate import window_scores
+    from dfdetect.familiarity import with_embedding
+    from dfdetect.train import load_run_model
+
+    cfg = load_config(smoke_run / "config.yaml")
+    model = load_run_model(smoke_run)
+    w = window_scores(with_embedding(model), smoke_data, cfg, "test", embeddings=True)
+    plain = window_scores(model, smoke_data, cfg, "test")
+    assert set(w.attrs["frame_scores"]) == {"frame_fake", "frame_video", "frame_audio"}
+    assert w.attrs["frame_scores"]["frame_fake"].shape == (len(w), cfg.frames_per_window)
+    np.testing.assert_allclose(w.attrs["frame_scores"]["frame_fake"], plain.attrs["frame_scores"]["frame_fake"],
+                               atol=1e-5)
 
 
 def test_evaluate_usage_errors(tmp_path):

@@ -59,6 +59,10 @@ print(json.dumps({{k: v.numpy().tolist() for k, v in out.items()}}))
     ref = model(x, training=False)
     for h in ("fake", "video_fake", "audio_fake", "av_mismatch"):
         np.testing.assert_allclose(np.array(served[h]), np.asarray(ref[h]).reshape(-1), atol=1e-5)
+    # the frame-level scores: one per video frame of each window, the same as the .keras model's
+    for h in ("frame_fake", "frame_video", "frame_audio"):
+        assert np.array(served[h]).shape == (3, T), h
+        np.testing.assert_allclose(np.array(served[h]), np.asarray(ref[h]).reshape(3, T), atol=1e-5)
 
 
 def test_model_card_has_what_inference_needs(exported, tmp_path):
@@ -82,6 +86,17 @@ def test_verdicts(exported, videos):
         assert (talk.label == "uncertain") == (not talk.in_distribution)
         assert talk.raw_label == ("fake" if talk.score >= det.threshold else "real")
         assert len(talk.timeline) == talk.windows and all(set(w) >= {"start", "end", "fake"} for w in talk.timeline)
+        # the scorer hands on the model's own frame-level scores (not the window scores spread over frames):
+        # the per-frame track is what the frame heads say, frame for frame
+        probe = np.zeros((1, 12, 64, 64, 3), np.uint8), np.zeros((1, 16000), np.float32), np.ones((1, 12), np.float32)
+        scored = det.score_windows(*probe)
+        import keras
+
+        ref = keras.saving.load_model(exported / "model.keras", safe_mode=True)(
+            {"frames": probe[0], "audio": probe[1], "mask": probe[2]}, training=False)
+        for h in ("frame_fake", "frame_video", "frame_audio"):
+            np.testing.assert_allclose(scored[h], np.asarray(ref[h]).reshape(1, 12), atol=1e-5)
+        assert set(talk.track) == {"fps", "fake", "video", "audio"} and talk.track["fps"] == 12
         mute = det.predict_video(videos / "mute.mp4")
         assert mute.status == "ok" and not mute.has_audio and "no audio" in mute.reason
         noface = det.predict_video(videos / "noface.mp4")
