@@ -586,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="the main job, end to end on the built-in benchmark",
         description="Fetches the models, builds the built-in benchmark, preprocesses it, trains the cpu-small "
                     "model, evaluates it (reports/), exports it (saved_models/), predicts every held-out clip "
-                    "and reports the share labelled correctly per category. About 10 minutes on 2 CPU cores; "
+                    "and reports the share labelled correctly per category. About 20 minutes on 2 CPU cores; "
                     "rerun to resume after an interruption.")
     demo.add_argument("--root", default=".", help="project folder holding data/, saved_models/, reports/")
     demo.add_argument("--n", type=int, default=400, help="benchmark clips (default 400)")
