@@ -164,10 +164,11 @@ def test_preprocess_writes_exactly_the_windows_usable_keeps(leaving):
     rows = load_windows(leaving / "data")
     written = rows.loc[rows.path.str.endswith("leaves.mp4")].sort_values("index")["start"].round(4).tolist()
     kept, cut = _usable_starts(leaving / "leaves.mp4", CUT)
-    assert written == kept == [0.0, 3.0]
-    assert cut == 4  # the faceless window and the one with a face in a quarter of its frames were dropped
+    # 4.4 s at 12 fps: 53 frames, windows at 0, 1, 2, 3 s and the last one ending at the last frame (41/12 s)
+    assert written == kept == [0.0, 3.0, 3.4167]
+    assert cut == 5  # of 5 windows, the faceless one and the one with a face in a quarter of its frames went
     looser, _ = _usable_starts(leaving / "leaves.mp4", SMOKE)  # min_face_ratio 0: only the faceless one goes
-    assert looser == [0.0, 1.0, 3.0]
+    assert looser == [0.0, 1.0, 3.0, 3.4167]
 
 
 def test_the_run_config_cuts_windows_as_the_training_data_was_cut(leaving, tmp_path, capsys):
