@@ -70,7 +70,7 @@ def test_one_training_step_on_jax(tmp_path):
     code = """
 import numpy as np, keras
 from dfdetect.config import get_config
-from dfdetect.model import HEADS, build_model
+from dfdetect.model import FRAME_HEADS, HEADS, build_model
 from dfdetect.train import compile_model
 assert keras.backend.backend() == "jax"
 cfg = get_config("smoke")
@@ -80,7 +80,9 @@ T, C, S = cfg.frames_per_window, cfg.faces.crop_size, cfg.samples_per_window
 x = {"frames": rng.integers(0, 255, (4, T, C, C, 3)).astype("uint8"),
      "audio": rng.normal(0, 0.1, (4, S)).astype("float32"), "mask": np.ones((4, T), "float32")}
 y = {h: rng.integers(0, 2, (4, 1)).astype("float32") for h in HEADS}
+y.update({h: rng.integers(0, 2, (4, T, 1)).astype("float32") for h in FRAME_HEADS})  # one label per step
 logs = model.train_on_batch(x, y, return_dict=True)
+assert np.isfinite(logs["frame_fake_loss"]), logs
 assert np.isfinite(logs["loss"]), logs
 print("jax-ok", logs["loss"])
 """
