@@ -165,31 +165,48 @@ MODALITY_HEADS = {"any": ("frame_fake", "fake"), "video": ("frame_video", "video
                   "audio": ("frame_audio", "audio_fake")}
 
 
-def video_tracks(windows: pd.DataFrame, config: Config, n_frames: dict[str, int] | None = None,
-                 ) -> dict[str, dict[str, np.ndarray]]:
-    """Each video's stitched per-frame score track per modality (``any``, ``video``, ``audio``):
-    ``{path: {modality: (n_frames,) array}}``, from ``window_scores``' frame scores (overlapping windows
-    averaged, ``dfdetect.segments.stitch``). A model without frame heads gives each step its window's score."""
+def frames_of(duration, fps: float) -> int:
+    """How many frames a video of ``duration`` seconds has on the ``fps`` grid; 0 when the duration is unknown."""
+    d = float(duration) if duration is not None else 0.0
+    return int(np.ceil(d * fps - 1e-6)) if np.isfinite(d) and d > 0 else 0
+
+
+def modality_tracks(first_frames, frame_scores: dict[str, np.ndarray], window_scores: dict[str, np.ndarray],
+                    frames_per_window: int, n_frames: int = 0) -> dict[str, np.ndarray]:
+    """One video's per-frame score track per modality (``any``, ``video``, ``audio``): its windows' frame
+    scores (``{frame_head: (windows, T)}``) stitched over its ``n_frames`` frames (``dfdetect.segments.stitch``;
+    0: up to the end of the last window). A model without frame heads gives each step its window's score
+    (``{window_head: (windows,)}``)."""
     from dfdetect.segments import stitch
 
+    first = np.asarray(first_frames, int)
+    # the video's own frames: steps of a padded window past the end are no frames of it
+    n = n_frames or (int(first.max()) + frames_per_window if first.size else 0)
+    out = {}
+    for modality, (fh, wh) in MODALITY_HEADS.items():
+        per = frame_scores.get(fh)
+        if per is None:
+            per = np.repeat(np.asarray(window_scores[wh], np.float32)[:, None], frames_per_window, axis=1)
+        out[modality], _ = stitch(zip(first.tolist(), per), n_frames=n)
+    return out
+
+
+def video_tracks(windows: pd.DataFrame, config: Config, n_frames: dict[str, int] | None = None,
+                 ) -> dict[str, dict[str, np.ndarray]]:
+    """Every video's ``modality_tracks``: ``{path: {modality: (n_frames,) array}}`` from ``window_scores``'
+    rows and frame scores."""
     fps, T = config.media.fps, config.frames_per_window
     frame_scores = windows.attrs.get("frame_scores", {})
     if "first_frame" in windows and (windows["first_frame"] >= 0).all():
         first = windows["first_frame"].to_numpy(int)
     else:  # shards written before first_frame was stored: the start is on the frame grid
         first = np.round(windows["start"].to_numpy(float) * fps).astype(int)
+    window_heads = [wh for _, wh in MODALITY_HEADS.values()]
     out: dict[str, dict[str, np.ndarray]] = {}
     for path, idx in windows.groupby("path", sort=True).indices.items():
-        # the video's own frames (from its duration): steps of a padded window past the end are no frames
-        n = int((n_frames or {}).get(path) or 0) or int(first[idx].max()) + T
-        tracks = {}
-        for modality, (fh, wh) in MODALITY_HEADS.items():
-            if fh in frame_scores:
-                per = frame_scores[fh][idx]
-            else:
-                per = np.repeat(windows[f"{wh}_score"].to_numpy(np.float32)[idx][:, None], T, axis=1)
-            tracks[modality], _ = stitch(zip(first[idx].tolist(), per), n_frames=n)
-        out[path] = tracks
+        out[path] = modality_tracks(first[idx], {h: s[idx] for h, s in frame_scores.items()},
+                                    {h: windows[f"{h}_score"].to_numpy(np.float32)[idx] for h in window_heads},
+                                    T, (n_frames or {}).get(path, 0))
     return out
 
 
@@ -232,8 +249,7 @@ def localisation(windows: pd.DataFrame, manifest: pd.DataFrame, config: Config) 
     fps = config.media.fps
     durations = dict(zip(manifest["path"], pd.to_numeric(manifest.get("duration"), errors="coerce")))
     paths = sorted(windows["path"].unique())
-    n_frames = {p: int(np.ceil(float(durations.get(p) or 0.0) * fps - 1e-6)) for p in paths}
-    tracks = video_tracks(windows, config, n_frames)
+    tracks = video_tracks(windows, config, {p: frames_of(durations.get(p), fps) for p in paths})
     results, rows = {}, []
     for modality in MODALITY_HEADS:
         truths = true_segments(manifest, paths, modality)
@@ -241,12 +257,11 @@ def localisation(windows: pd.DataFrame, manifest: pd.DataFrame, config: Config) 
             continue
         preds, scores, labels = {}, [], []
         for p, segs in truths.items():
-            track = tracks[p][modality]
-            dur = float(durations.get(p) or len(track) / fps)
+            track = tracks[p][modality]  # the video's frames (all windows' when its duration is unknown)
+            dur = len(track) / fps if not frames_of(durations.get(p), fps) else float(durations[p])
             preds[p] = propose(track, fps, duration=dur)
-            n = min(len(track), max(1, int(np.ceil(dur * fps - 1e-6))))
-            scores.append(track[:n])
-            labels.append(frame_labels_from_segments(segs, n, fps))
+            scores.append(track)
+            labels.append(frame_labels_from_segments(segs, len(track), fps))
             top = preds[p][0] if preds[p] else None
             iou = max((M.segment_iou(top[:2], t) for t in segs), default=float("nan")) if top else 0.0
             rows.append({"path": p, "modality": modality, "true_segments": [list(map(float, t)) for t in segs],

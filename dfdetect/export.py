@@ -82,7 +82,7 @@ def _card(run: Path, config: Config, threshold: float, metrics: dict | None, *, 
             "trim_leading_silence": config.window.trim_leading_silence,
             "min_face_ratio": config.window.min_face_ratio,
         },
-        "outputs": [h for h in (*HEADS, *FRAME_HEADS) if h in HEADS or config.model.frame_heads],
+        "outputs": [*HEADS, *(FRAME_HEADS if config.model.frame_heads else ())],
         "frame_outputs": ({"heads": list(FRAME_HEADS), "per": "time step = video frame of the window",
                            "fps": config.media.fps, "shape": ["batch", config.frames_per_window],
                            "meaning": "probability that the frame lies in a fake segment (any modality, the face, "

@@ -259,8 +259,8 @@ class Detector:
         return v
 
     def _conclude(self, v: Verdict, scores: dict[str, list[float]], starts: list[float], summary,
-                  embeddings: np.ndarray | None = None, first_frames: list[int] | None = None,
-                  frame_scores: dict[str, np.ndarray] | None = None) -> None:
+                  embeddings: np.ndarray | None, first_frames: list[int], frame_scores: dict[str, np.ndarray],
+                  ) -> None:
         """Fills an ``ok`` verdict from its window scores: video scores, familiarity, label, timeline, the
         per-frame track, segments, notes."""
         from dfdetect.evaluate import confident_mean
@@ -305,11 +305,8 @@ class Detector:
             seconds = self.config.window.seconds
             v.timeline = [{"start": round(s, 3), "end": round(s + seconds, 3),
                            **{h: round(float(scores[h][i]), 4) for h in HEADS}} for i, s in enumerate(starts)]
-            fps = self.config.media.fps
-            if first_frames is None:
-                first_frames = [int(round(s * fps)) for s in starts]
-            v.track = frame_track(scores, first_frames, frame_scores or {}, self.config.frames_per_window, fps,
-                                  summary.duration)
+            v.track = frame_track(scores, first_frames, frame_scores, self.config.frames_per_window,
+                                  self.config.media.fps, summary.duration)
             v.segments = track_segments(v.track, summary.duration) if v.label != "uncertain" else []
         notes += list(summary.warnings)
         if v.windows and summary.face_ratio < 0.5:
@@ -375,29 +372,18 @@ def verdict_row(v: Verdict) -> dict[str, Any]:
     return row
 
 
-TRACK_HEADS = {"fake": ("frame_fake", "fake"), "video": ("frame_video", "video_fake"),
-               "audio": ("frame_audio", "audio_fake")}
+TRACK_NAMES = {"any": "fake", "video": "video", "audio": "audio"}  # a verdict's track keys, per modality
 
 
 def frame_track(scores: dict[str, list[float]], first_frames: list[int], frame_scores: dict[str, np.ndarray],
                 frames_per_window: int, fps: float, duration: float = 0.0) -> dict[str, Any]:
-    """The per-frame track of a video: each modality's frame scores of overlapping windows stitched
-    (``dfdetect.segments.stitch``) over every frame up to ``duration``. A model without frame heads lends each
-    frame its windows' scores."""
-    from dfdetect.segments import stitch
+    """The per-frame track of a video (``dfdetect.evaluate.modality_tracks``: each modality's frame scores of
+    overlapping windows stitched over every frame up to ``duration``; a model without frame heads lends each
+    frame its windows' scores), rounded for the verdict: ``fps`` and one list per modality."""
+    from dfdetect.evaluate import frames_of, modality_tracks
 
-    # the video's own frames: a clip shorter than one window is scored on a padded window, whose steps past
-    # the end are no frames of the video
-    n = (int(np.ceil(duration * fps - 1e-6)) if duration > 0
-         else max(first_frames, default=-frames_per_window) + frames_per_window)
-    track: dict[str, Any] = {"fps": fps}
-    for name, (fh, wh) in TRACK_HEADS.items():
-        per = frame_scores.get(fh)
-        if per is None:
-            per = np.repeat(np.asarray(scores[wh], np.float32)[:, None], frames_per_window, axis=1)
-        t, _ = stitch(zip(first_frames, per), n_frames=n)
-        track[name] = [round(float(x), 4) for x in t]
-    return track
+    tracks = modality_tracks(first_frames, frame_scores, scores, frames_per_window, frames_of(duration, fps))
+    return {"fps": fps, **{TRACK_NAMES[m]: [round(float(x), 4) for x in t] for m, t in tracks.items()}}
 
 
 def track_segments(track: dict[str, Any], duration: float = 0.0,
