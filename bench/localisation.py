@@ -24,7 +24,7 @@ COLUMNS = (("any", "ap@0.5"), ("any", "ap@0.75"), ("any", "ap@0.95"), ("any", "a
 
 
 def main() -> None:
-    from dfdetect.selfcheck import CONFIG, EPOCHS, LOCALISE_METHODS, build_data, train_and_score
+    from dfdetect.selfcheck import EPOCHS, LOCALISE_CONFIG, LOCALISE_METHODS, build_data, train_and_score
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="training seeds")
@@ -42,7 +42,7 @@ def main() -> None:
     for bw in args.boundary:
         for seed in args.seeds:
             t = time.time()
-            config = CONFIG.override(train={"epochs": args.epochs, "patience": args.epochs, "boundary_weight": bw})
+            config = LOCALISE_CONFIG.override(train={"epochs": args.epochs, "patience": args.epochs, "boundary_weight": bw})
             m = train_and_score(data, Path(args.root) / f"run-b{bw}-s{seed}-e{args.epochs}", config=config, seed=seed)
             loc = m.get("localisation", {})
             vals = [loc.get(mod, {}).get(k, float("nan")) for mod, k in COLUMNS]

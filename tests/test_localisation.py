@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from dfdetect.selfcheck import CONFIG, LOCALISE_METHODS, build_data, train_and_score
+from dfdetect.selfcheck import LOCALISE_CONFIG, LOCALISE_METHODS, build_data, train_and_score
 
 # `python bench/localisation.py --seeds 0 1 2` measured on the held-out clips (26 videos, 2 cores), trained with
 # boundary weight 1.0: frame AUC (any modality) 0.74-0.83, segment AP@0.5 0.24-0.35 (the voice alone: frame AUC
@@ -28,7 +28,7 @@ FLOORS = {("any", "frame_auc"): 0.65, ("any", "ap@0.5"): 0.12}
 def localisation(tmp_path_factory):
     root = tmp_path_factory.mktemp("localise")
     data = build_data(root / "data", n=48, seed=11, methods=LOCALISE_METHODS)
-    metrics = train_and_score(data, root, seed=0, config=CONFIG)
+    metrics = train_and_score(data, root, seed=0, config=LOCALISE_CONFIG)
     return metrics
 
 
