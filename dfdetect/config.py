@@ -200,6 +200,13 @@ class TrainConfig:
             fake segment's start or end): 1.0 doubles their weight, 0 = off. Boundaries are few steps of many,
             and where a segment starts is what temporal AP at high IoU measures.
         boundary_frames: how many steps each side of a boundary get ``boundary_weight``.
+        pseudo_fakes: probability that a real training window (one still real after ``sync_negatives``)
+            becomes a pseudo-fake of one of ``pseudo_fake_kinds`` (``dfdetect.pseudo_fakes``: a self-blended
+            face, a resynthesised voice); 0 = off.
+        pseudo_fake_kinds: which pseudo-fakes to make, drawn uniformly: ``face``, ``audio``.
+        real_only: train on the real videos alone (fakes in the data are ignored and counted in the log),
+            with sync negatives and pseudo-fakes as the fakes; the best epoch is chosen on the val split's real
+            videos and their pseudo-fakes, so no real fake is seen before the test.
     """
 
     epochs: int = 20
@@ -220,6 +227,9 @@ class TrainConfig:
     frame_weight: float = 1.0
     boundary_weight: float = 1.0
     boundary_frames: int = 2
+    pseudo_fakes: float = 0.0
+    pseudo_fake_kinds: tuple[str, ...] = ("face", "audio")
+    real_only: bool = False
 
     def __post_init__(self) -> None:
         # runs written before `cache` took a mode stored a boolean

@@ -43,13 +43,17 @@ def window_table(data_dir: str | Path, split: str | None = None):
     return w
 
 
-def class_weights(data_dir: str | Path, split: str, sync_negatives: float = 0.0) -> tuple[float, float]:
+def class_weights(data_dir: str | Path, split: str, sync_negatives: float = 0.0, pseudo_fakes: float = 0.0,
+                  real_only: bool = False) -> tuple[float, float]:
     """Weights for real and fake windows that give both classes equal total weight (counting the share of
-    real windows that sync negatives turn into fakes)."""
+    real windows that sync negatives and pseudo-fakes turn into fakes; with ``real_only`` the data's fakes
+    are not counted, as they are not trained on)."""
     w = window_table(data_dir, split)
     labels = w["window_fake"].astype(int)
+    if real_only:
+        labels = labels[w["label"].astype(str) == "real"]
     n_real, n_fake = int((labels == 0).sum()), int((labels == 1).sum())
-    moved = n_real * sync_negatives
+    moved = n_real * (sync_negatives + (1.0 - sync_negatives) * pseudo_fakes)
     n_real, n_fake = n_real - moved, n_fake + moved
     if not n_real or not n_fake:
         return 1.0, 1.0
@@ -66,6 +70,7 @@ def _parse(config: Config, serialized):
     audio = tf.io.decode_raw(ex["audio"], tf.float32)
     audio = tf.ensure_shape(audio, (config.samples_per_window,))
     mask = tf.cast(ex["mask"], tf.float32)
+    mouth = tf.reshape(ex["mouth"], (T, 2))  # read by the face pseudo-fake; dropped before the model
     fake = ex["window_fake"]
     fake = tf.where(fake < 0, ex["fake"], fake)
     labels = {"fake": fake, "video_fake": ex["video_fake"], "audio_fake": ex["audio_fake"],
@@ -80,7 +85,10 @@ def _parse(config: Config, serialized):
             "method": ex["method"], "dataset": ex["dataset"], "first_frame": ex["first_frame"],
             # the video's own labels: a partial fake is a fake video even where none of its windows is
             **{f"{h}_video_label": ex[h] for h in HEADS}}
-    return {"frames": frames, "audio": audio, "mask": mask}, labels, meta
+    return {"frames": frames, "audio": audio, "mask": mask, "mouth": mouth}, labels, meta
+
+
+MODEL_INPUTS = ("frames", "audio", "mask")
 
 
 def augment_window(inputs, seed):
@@ -188,6 +196,7 @@ def make_dataset(
     drop_remainder: bool = False,
     with_meta: bool = False,
     seed: int | None = None,
+    negatives: bool | None = None,
 ) -> tf.data.Dataset:
     """The input pipeline over ``data_dir``'s shards.
 
@@ -201,6 +210,9 @@ def make_dataset(
         drop_remainder: fixed batch shapes (needed under some distribution strategies).
         with_meta: add a fourth element with path / start / category / method per window (evaluation).
         seed: shuffle and augmentation seed (default ``config.train.seed``).
+        negatives: make sync negatives and pseudo-fakes from real windows, and keep only real videos when
+            ``train.real_only`` (default: when ``training``). ``train`` passes True for the val split of a
+            real-only run, whose negatives are then the same every epoch (no augmentation, no reshuffle).
     """
     tc = config.train
     seed = tc.seed if seed is None else seed
@@ -230,22 +242,35 @@ def make_dataset(
         ds = ds.repeat()
     if not parse_now:
         ds = ds.map(lambda s: _parse(config, s), num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    negatives = training if negatives is None else negatives
+    if negatives and tc.real_only:
+        # the real videos alone (a partial fake's untouched stretches are still a fake video's)
+        ds = ds.filter(lambda i, lab, m: tf.equal(m["fake_video_label"], 0))
     has_real = True
-    if training and tc.sync_negatives > 0:
+    if negatives and (tc.sync_negatives > 0 or tc.pseudo_fakes > 0):
         table = window_table(data_dir, split)
         has_real = bool((table["window_fake"].astype(int) == 0).any()) if len(table) else False
-    if training and tc.sync_negatives > 0 and has_real:  # (a filter over no real window would never end)
-        other = base.shuffle(tc.shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=True).repeat()
+    if negatives and tc.sync_negatives > 0 and has_real:  # (a filter over no real window would never end)
+        other = base.shuffle(tc.shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=training).repeat()
         if not parse_now:
             other = other.map(lambda s: _parse(config, s), num_parallel_calls=tf.data.AUTOTUNE)
         # voices are taken from real windows only
-        other = other.filter(lambda i, lab, m: tf.logical_and(tf.equal(lab["fake"], 0),
-                                                             tf.equal(lab["audio_fake"], 0)))
+        other = other.filter(lambda i, lab, m: tf.logical_and(
+            tf.logical_and(tf.equal(lab["fake"], 0), tf.equal(lab["audio_fake"], 0)),
+            tf.logical_or(not tc.real_only, tf.equal(m["fake_video_label"], 0))))
         ds = tf.data.Dataset.zip((ds, other, tf.data.Dataset.counter()))
         ds = ds.map(lambda a, b, i: sync_negative(a, b, tf.stack([tf.cast(seed, tf.int64) + 7, i]),
                                                   tc.sync_negatives),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-    balance = (class_weights(data_dir, split, tc.sync_negatives if training else 0.0)
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    if negatives and tc.pseudo_fakes > 0 and has_real:
+        from dfdetect.pseudo_fakes import pseudo_fake
+
+        kinds = tuple(tc.pseudo_fake_kinds)
+        ds = tf.data.Dataset.zip((ds, tf.data.Dataset.counter()))
+        ds = ds.map(lambda a, i: pseudo_fake(a, tf.stack([tf.cast(seed, tf.int64) + 11, i]), tc.pseudo_fakes,
+                                             kinds),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    balance = (class_weights(data_dir, split, tc.sync_negatives, tc.pseudo_fakes, tc.real_only)
                if (training and tc.balance and split is not None) else None)
     head_weights = tuple(tc.head_weights) + (1.0,) * (len(HEADS) - len(tc.head_weights))
 
@@ -268,6 +293,7 @@ def make_dataset(
         ds = ds.map(strip)
 
     def finish(inputs, labels, meta):
+        inputs = {k: inputs[k] for k in MODEL_INPUTS}
         targets, weights = _targets_and_weights(labels, balance, head_weights, training and tc.invert_labels,
                                                 tc.frame_weight, tc.boundary_weight if training else 0.0,
                                                 tc.boundary_frames)
