@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--strategy", default="auto")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    ap.add_argument("--real-only", action="store_true", help="real videos and pseudo-fakes only (dfdetect train)")
     args = ap.parse_args(argv)
 
     from dfdetect.cli import main as cli
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     cmd = ["train", "--data", str(data), "--out", out, "--config", args.config, "--strategy", args.strategy]
     if args.epochs:
         cmd += ["--epochs", str(args.epochs)]
+    if args.real_only:
+        cmd.append("--real-only")
     for s in args.set + adopted:
         cmd += ["--set", s]
     return cli(cmd)

@@ -171,12 +171,19 @@ def cmd_datasets_inspect(args: argparse.Namespace) -> int:
 
 
 # --- train -----------------------------------------------------------------------------------------------
+REAL_ONLY_PSEUDO_FAKES = 0.5  # `train --real-only`: share of real windows (after sync negatives) made pseudo-fakes
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from dfdetect.config import load_config
     from dfdetect.preprocess import config_for_data
     from dfdetect.train import train
 
     cfg = load_config(args.config, args.set)
+    if args.real_only:
+        # pseudo-fakes are the fakes of a real-only run: on at half the real windows unless --set says otherwise
+        cfg = cfg.override(train={"real_only": True,
+                                  "pseudo_fakes": cfg.train.pseudo_fakes or REAL_ONLY_PSEUDO_FAKES})
     if not Path(args.data).is_dir():
         raise UsageError(f"--data {args.data} is not a folder; run `dfdetect preprocess ... --out DIR` first")
     _require_shards(args.data)
@@ -505,6 +512,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "multi_worker"],
                     help="tf.distribute strategy (multi_worker reads TF_CONFIG)")
     tr.add_argument("--no-progress", action="store_true", help="one line per epoch instead of a bar")
+    tr.add_argument("--real-only", action="store_true",
+                    help="train on the real videos alone: their fakes are sync negatives (another real voice) "
+                         "and pseudo-fakes made on the fly (a self-blended face, a resynthesised voice; "
+                         f"train.pseudo_fakes={REAL_ONLY_PSEUDO_FAKES} unless --set); the data's fakes are "
+                         "ignored (counted in the log) and the best epoch is chosen on real val videos and "
+                         "their pseudo-fakes")
     tr.set_defaults(func=cmd_train)
 
     ev = sub.add_parser(

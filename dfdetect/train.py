@@ -82,6 +82,35 @@ class SelectionScore(keras.callbacks.Callback):
             logs[f"{self.prefix}select_auc"] = sum(parts) / len(parts)
 
 
+MIN_VAL_REAL_VIDEOS = 2  # a real-only run's validation AUC needs real videos to make negatives from
+
+
+def real_only_windows(data_dir: str | Path) -> tuple[int, int]:
+    """The train and val windows a real-only run uses (those of real videos), after checking that there are
+    some: ``BadArgument`` when the train split has no real video or the val split fewer than
+    ``MIN_VAL_REAL_VIDEOS``. Prints how many fake videos are ignored."""
+    from dfdetect.pipeline import window_table
+
+    w = window_table(data_dir)
+    real = w["label"].astype(str) == "real"
+    counts = {}
+    for split in ("train", "val"):
+        in_split = w["split"].astype(str) == split
+        counts[split] = (int((in_split & real).sum()), int(w.loc[in_split & real, "video_id"].nunique()),
+                         int(w.loc[in_split & ~real, "video_id"].nunique()))
+    (n_train, v_train, f_train), (n_val, v_val, f_val) = counts["train"], counts["val"]
+    if v_train == 0:
+        raise BadArgument(f"--real-only: {data_dir} has no real video in its train split ({f_train} fake videos "
+                          "there are ignored in a real-only run): it needs real clips to make pseudo-fakes from")
+    if v_val < MIN_VAL_REAL_VIDEOS:
+        raise BadArgument(f"--real-only: {data_dir} has {v_val} real video(s) in its val split, fewer than the "
+                          f"{MIN_VAL_REAL_VIDEOS} a validation AUC needs (the best epoch is chosen on real val "
+                          "videos and their pseudo-fakes): give the val split more real clips")
+    print(f"real-only: training on {n_train} windows of {v_train} real videos (validation: {n_val} windows of "
+          f"{v_val}); {f_train} fake training videos and {f_val} fake val videos ignored", flush=True)
+    return n_train, n_val
+
+
 def _scope(strategy):
     import contextlib
 
@@ -140,10 +169,19 @@ def train(
     n_val = count_windows(data_dir, "val")
     if n_train == 0:
         raise BadArgument(f"{data_dir} has no training windows (split 'train' in windows.csv)")
+    if tc.real_only:
+        n_train, n_val = real_only_windows(data_dir)
+    if tc.pseudo_fakes > 0 and "face" in tc.pseudo_fake_kinds:
+        from dfdetect.pseudo_fakes import keypoint_counts
+
+        kp = keypoint_counts(data_dir, "train")
+        print(f"face pseudo-fakes: {kp['with_keypoints']} of {kp['real']} real training windows have mouth "
+              f"keypoints; {kp['without_keypoints']} without get none", flush=True)
     batch = tc.batch_size
     steps = tc.steps_per_epoch or max(1, math.ceil(n_train / batch))
     train_ds = make_dataset(data_dir, config, "train", training=True, repeat=True, drop_remainder=replicas > 1)
-    val_ds = make_dataset(data_dir, config, "val", training=False) if n_val else None
+    # a real-only run chooses its epoch on the val split's real videos and their negatives, never a real fake
+    val_ds = make_dataset(data_dir, config, "val", training=False, negatives=tc.real_only) if n_val else None
     prefix = "val_" if val_ds is not None else ""
     frame_heads = config.model.frame_heads
     monitor = f"{prefix}select_auc" if frame_heads else f"{prefix}fake_auc"
