@@ -207,6 +207,8 @@ class TrainConfig:
         real_only: train on the real videos alone (fakes in the data are ignored and counted in the log),
             with sync negatives and pseudo-fakes as the fakes; the best epoch is chosen on the val split's real
             videos and their pseudo-fakes, so no real fake is seen before the test.
+        exclude_methods: manipulation methods (the ``method`` column) left out of training and model
+            selection: a leave-one-manipulation-out run trains without ``M`` and is tested on ``M``.
     """
 
     epochs: int = 20
@@ -230,6 +232,7 @@ class TrainConfig:
     pseudo_fakes: float = 0.0
     pseudo_fake_kinds: tuple[str, ...] = ("face", "audio")
     real_only: bool = False
+    exclude_methods: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # runs written before `cache` took a mode stored a boolean

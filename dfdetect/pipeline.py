@@ -43,17 +43,29 @@ def window_table(data_dir: str | Path, split: str | None = None):
     return w
 
 
-def class_weights(data_dir: str | Path, split: str, sync_negatives: float = 0.0, pseudo_fakes: float = 0.0,
-                  real_only: bool = False) -> tuple[float, float]:
-    """Weights for real and fake windows that give both classes equal total weight (counting the share of
-    real windows that sync negatives and pseudo-fakes turn into fakes; with ``real_only`` the data's fakes
-    are not counted, as they are not trained on)."""
+def training_table(data_dir: str | Path, split: str | None, config: Config):
+    """The rows of ``windows.csv`` a run learns (or chooses its epoch) from: without the videos of
+    ``train.exclude_methods``, and only real videos' with ``train.real_only``."""
     w = window_table(data_dir, split)
-    labels = w["window_fake"].astype(int)
-    if real_only:
-        labels = labels[w["label"].astype(str) == "real"]
+    tc = config.train
+    if tc.real_only:
+        w = w[w["label"].astype(str) == "real"]
+    if tc.exclude_methods and len(w):
+        from dfdetect.preprocess import load_manifest
+
+        methods = load_manifest(data_dir).set_index("video_id")["method"].astype(str)
+        w = w[~w["video_id"].map(methods).isin(tc.exclude_methods)]
+    return w
+
+
+def class_weights(data_dir: str | Path, split: str, config: Config) -> tuple[float, float]:
+    """Weights for real and fake windows that give both classes equal total weight over what a run trains on
+    (``training_table``), counting the share of real windows that sync negatives and pseudo-fakes turn into
+    fakes."""
+    tc = config.train
+    labels = training_table(data_dir, split, config)["window_fake"].astype(int)
     n_real, n_fake = int((labels == 0).sum()), int((labels == 1).sum())
-    moved = n_real * (sync_negatives + (1.0 - sync_negatives) * pseudo_fakes)
+    moved = n_real * (tc.sync_negatives + (1.0 - tc.sync_negatives) * tc.pseudo_fakes)
     n_real, n_fake = n_real - moved, n_fake + moved
     if not n_real or not n_fake:
         return 1.0, 1.0
@@ -196,7 +208,7 @@ def make_dataset(
     drop_remainder: bool = False,
     with_meta: bool = False,
     seed: int | None = None,
-    negatives: bool | None = None,
+    role: str | None = None,
 ) -> tf.data.Dataset:
     """The input pipeline over ``data_dir``'s shards.
 
@@ -210,9 +222,11 @@ def make_dataset(
         drop_remainder: fixed batch shapes (needed under some distribution strategies).
         with_meta: add a fourth element with path / start / category / method per window (evaluation).
         seed: shuffle and augmentation seed (default ``config.train.seed``).
-        negatives: make sync negatives and pseudo-fakes from real windows, and keep only real videos when
-            ``train.real_only`` (default: when ``training``). ``train`` passes True for the val split of a
-            real-only run, whose negatives are then the same every epoch (no augmentation, no reshuffle).
+        role: what the windows are for (default ``train`` when ``training``, else ``evaluate``):
+            ``train`` and ``select`` (a run's val split) keep what a run may learn from (no
+            ``train.exclude_methods``; real videos only with ``train.real_only``); ``train`` adds sync negatives
+            and pseudo-fakes, and so does ``select`` for a real-only run (the same ones every epoch, since
+            there is no real fake to choose an epoch by); ``evaluate`` keeps every window as it is.
     """
     tc = config.train
     seed = tc.seed if seed is None else seed
@@ -242,13 +256,19 @@ def make_dataset(
         ds = ds.repeat()
     if not parse_now:
         ds = ds.map(lambda s: _parse(config, s), num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
-    negatives = training if negatives is None else negatives
-    if negatives and tc.real_only:
+    role = role or ("train" if training else "evaluate")
+    if role not in ("train", "select", "evaluate"):
+        raise ValueError(f"role must be train, select or evaluate, got {role!r}")
+    if role != "evaluate" and tc.real_only:
         # the real videos alone (a partial fake's untouched stretches are still a fake video's)
         ds = ds.filter(lambda i, lab, m: tf.equal(m["fake_video_label"], 0))
+    if role != "evaluate" and tc.exclude_methods:
+        left_out = tf.constant(list(tc.exclude_methods))
+        ds = ds.filter(lambda i, lab, m: tf.reduce_all(tf.not_equal(m["method"], left_out)))
+    negatives = role == "train" or (role == "select" and tc.real_only)
     has_real = True
     if negatives and (tc.sync_negatives > 0 or tc.pseudo_fakes > 0):
-        table = window_table(data_dir, split)
+        table = training_table(data_dir, split, config)
         has_real = bool((table["window_fake"].astype(int) == 0).any()) if len(table) else False
     if negatives and tc.sync_negatives > 0 and has_real:  # (a filter over no real window would never end)
         other = base.shuffle(tc.shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=training).repeat()
@@ -270,7 +290,7 @@ def make_dataset(
         ds = ds.map(lambda a, i: pseudo_fake(a, tf.stack([tf.cast(seed, tf.int64) + 11, i]), tc.pseudo_fakes,
                                              kinds),
                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
-    balance = (class_weights(data_dir, split, tc.sync_negatives, tc.pseudo_fakes, tc.real_only)
+    balance = (class_weights(data_dir, split, config)
                if (training and tc.balance and split is not None) else None)
     head_weights = tuple(tc.head_weights) + (1.0,) * (len(HEADS) - len(tc.head_weights))
 

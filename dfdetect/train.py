@@ -148,7 +148,7 @@ def train(
     ``data_dir`` was preprocessed (``dfdetect.preprocess.check_data_config``): the run's ``config.yaml`` is what
     export and predict cut windows with, so it must hold the data's settings. ``config_for_data`` makes a
     preset agree with its data."""
-    from dfdetect.pipeline import count_windows, make_dataset
+    from dfdetect.pipeline import count_windows, make_dataset, training_table
     from dfdetect.preprocess import check_data_config
 
     check_data_config(config, data_dir)
@@ -170,7 +170,15 @@ def train(
     if n_train == 0:
         raise BadArgument(f"{data_dir} has no training windows (split 'train' in windows.csv)")
     if tc.real_only:
-        n_train, n_val = real_only_windows(data_dir)
+        real_only_windows(data_dir)  # refuses data without enough real videos, and says what is ignored
+    if tc.real_only or tc.exclude_methods:
+        n_train, n_val = (len(training_table(data_dir, s, config)) for s in ("train", "val"))
+        if tc.exclude_methods:
+            print(f"left out of training and selection: {', '.join(tc.exclude_methods)} "
+                  f"({n_train} train and {n_val} val windows remain)", flush=True)
+        if n_train == 0:
+            raise BadArgument(f"{data_dir}: no training window is left once train.exclude_methods / real_only "
+                              "have removed theirs")
     if tc.pseudo_fakes > 0 and "face" in tc.pseudo_fake_kinds:
         from dfdetect.pseudo_fakes import keypoint_counts
 
@@ -181,7 +189,7 @@ def train(
     steps = tc.steps_per_epoch or max(1, math.ceil(n_train / batch))
     train_ds = make_dataset(data_dir, config, "train", training=True, repeat=True, drop_remainder=replicas > 1)
     # a real-only run chooses its epoch on the val split's real videos and their negatives, never a real fake
-    val_ds = make_dataset(data_dir, config, "val", training=False, negatives=tc.real_only) if n_val else None
+    val_ds = make_dataset(data_dir, config, "val", training=False, role="select") if n_val else None
     prefix = "val_" if val_ds is not None else ""
     frame_heads = config.model.frame_heads
     monitor = f"{prefix}select_auc" if frame_heads else f"{prefix}fake_auc"

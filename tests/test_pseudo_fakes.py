@@ -164,11 +164,11 @@ def test_real_only_trains_on_real_videos_and_their_negatives(smoke_data):
     # the class weights balance the two classes (in expectation over the draws)
     assert abs(w[y == 1].sum() - w[y == 0].sum()) / w.sum() < 0.15, (w[y == 1].sum(), w[y == 0].sum())
     # the val split of a real-only run: its real videos and the same negatives every epoch
-    val = make_dataset(smoke_data, cfg, "val", training=False, negatives=True, with_meta=True, batch_size=1024)
+    val = make_dataset(smoke_data, cfg, "val", role="select", with_meta=True, batch_size=1024)
     a, b = numpy_batch(val), numpy_batch(val)
     assert (a[3]["fake_video_label"] == 0).all() and 0 < a[1]["fake"].mean() < 1
     assert np.array_equal(a[1]["fake"], b[1]["fake"]) and np.array_equal(a[0]["audio"], b[0]["audio"])
-    # evaluation (negatives off) still sees every video, fakes included
+    # evaluation still sees every video, fakes included
     _, _, _, m = numpy_batch(make_dataset(smoke_data, cfg, "val", training=False, with_meta=True, batch_size=1024))
     assert (m["fake_video_label"] == 1).any()
 
