@@ -203,3 +203,48 @@ def keypoint_counts(data_dir: str | Path, split: str | None = None) -> dict[str,
         mask = tf.sparse.to_dense(s["mask"]).numpy()
         with_kp += int(((mouth >= 0).all(axis=1) & (mask > 0)).any())
     return {"real": real, "with_keypoints": with_kp, "without_keypoints": real - with_kp}
+
+
+def pseudo_fake_figure(data_dir: str | Path, n: int = 3, split: str = "train", seed: int = 0):
+    """A figure of ``n`` real windows of ``data_dir`` next to their pseudo-fakes, what a model trained with
+    them learns from: per row the real face, its self-blend, their difference (x4), and the log-magnitude
+    spectrogram of the real voice and of its resynthesis."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from dfdetect.pipeline import shard_files
+    from dfdetect.shards import read_windows
+
+    rows = []
+    for f in shard_files(data_dir):
+        rows += [w for w in read_windows(f) if w["split"] == split and w["fake"] == 0 and w["mask"].all()
+                 and (w["mouth"] >= 0).all()]
+        if len(rows) >= 4 * n:
+            break
+    rows = rows[:: max(1, len(rows) // n)][:n]
+    fig, axes = plt.subplots(len(rows), 5, figsize=(13, 2.6 * len(rows)), squeeze=False)
+
+    def spectrogram(x):
+        return np.log(np.abs(tf.signal.stft(tf.constant(x), FRAME_LENGTH, FRAME_STEP).numpy()).T + 1e-4)
+
+    for r, w in enumerate(rows):
+        s = tf.constant([seed, r], tf.int64)
+        t = len(w["frames"]) // 2
+        face, _ = self_blend(tf.constant(w["frames"]), tf.ones(len(w["frames"])), tf.constant(w["mouth"]), s)
+        face = face.numpy()
+        voice = resynthesize(tf.constant(w["audio"]), s).numpy()
+        diff = np.clip(np.abs(face[t].astype(int) - w["frames"][t]) * 4, 0, 255).astype(np.uint8)
+        panels = [(w["frames"][t], "real face"), (face[t], "self-blended (pseudo-fake)"), (diff, "difference x4")]
+        for c, (img, title) in enumerate(panels):
+            axes[r, c].imshow(img)
+            axes[r, c].set_title(title, fontsize=9)
+        lo = np.percentile(spectrogram(w["audio"]), 5)
+        for c, (x, title) in enumerate([(w["audio"], "real voice"), (voice, "resynthesised (pseudo-fake)")], 3):
+            axes[r, c].imshow(spectrogram(x), origin="lower", aspect="auto", vmin=lo, cmap="magma")
+            axes[r, c].set_title(title, fontsize=9)
+        for a in axes[r]:
+            a.set_xticks([])
+            a.set_yticks([])
+    fig.suptitle("Pseudo-fakes made from real windows during training (dfdetect.pseudo_fakes)")
+    fig.tight_layout()
+    return fig

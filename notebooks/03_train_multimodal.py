@@ -29,6 +29,8 @@ CONFIG = "cpu-small"
 RUN = "cpu-small"
 EPOCHS = 0  # 0 = the preset's
 SMOKE = False
+PSEUDO_FAKES = 0.0  # share of real training windows made pseudo-fakes (train.pseudo_fakes); 0 = off
+REAL_ONLY = False  # train on the real videos alone, their fakes made on the fly (dfdetect train --real-only)
 MOUNT_DRIVE = False  # Colab: keep data, models and reports in Google Drive (MyDrive/dfdetect)
 REPO_URL = "https://github.com/dfdetect/dfdetect"  # Colab: where dfdetect is installed from
 
@@ -60,8 +62,24 @@ from dfdetect.train import train
 data = root / "data" / "processed" / (f"{NAME}-smoke" if SMOKE else NAME)
 # how the windows are cut (media, faces, window) comes from how notebook 01 preprocessed the data
 config = config_for_data(get_config("smoke" if SMOKE else CONFIG), data)
+if REAL_ONLY or PSEUDO_FAKES:
+    config = config.override(train={"real_only": REAL_ONLY, "pseudo_fakes": PSEUDO_FAKES or 0.5})
 run = root / "saved_models" / (f"{RUN}-smoke" if SMOKE else RUN)
 build_model(config).summary(line_length=100)
+
+# %% [markdown]
+# ## What pseudo-fakes look like
+#
+# With `PSEUDO_FAKES` (or `REAL_ONLY`) the training pipeline turns real windows into fakes on the fly, so the
+# model learns what *any* manipulation leaves behind, not one generator's fingerprint: a face blended with a
+# colour-, sharpness- and position-jittered copy of itself (a seam, a colour and a sharpness mismatch, as in
+# Self-Blended Images), and a voice resynthesised with scrambled phase or smoothed harmonics (as vocoders
+# leave). Below: real training windows next to their pseudo-fakes.
+
+# %%
+from dfdetect.pseudo_fakes import pseudo_fake_figure  # noqa: E402
+
+pseudo_fake_figure(data, n=2 if SMOKE else 3);
 
 
 # %%
