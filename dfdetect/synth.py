@@ -13,7 +13,30 @@ C          FakeVideo-RealAudio                 lipsync         mouth follows ano
 C          FakeVideo-RealAudio                 desync          audio shifted 0.2-1.0 s against the lips
 D          FakeVideo-FakeAudio                 faceswap-vocoder  both of the above
 B/C/D      (as modified)                       partial-*       1-3 segments of 0.2-2 s manipulated
+C          FakeVideo-RealAudio                 reenact *       same face, driven by another utterance
+C          FakeVideo-RealAudio                 resample *      face region resampled + double JPEG
+B          RealVideo-FakeAudio                 lpc *           voice resynthesised (LPC + pulse/noise)
 =========  ==================================  ==============  =====================================
+
+Methods marked * are ``UNSEEN_METHODS``: never in the default benchmark (``plan(n, seed)`` draws exactly
+what it drew before they existed), built only when named in ``methods`` (``dfdetect synth --methods
+real,reenact,resample,lpc``), for unseen-method evaluation of a model trained on the default kinds; named,
+each gets a share like the other single-method fake kinds (``UNSEEN_KINDS``). They differ in kind from the
+default ones:
+
+- ``reenact`` keeps the identity (the same portrait) but takes head motion and mouth opening from another
+  utterance's (the driver's) video, draws the mouth a little wider (``0.36 + 0.08 * strength`` of the face),
+  and leaves a generator's trace around eyes and mouth (a drifting ``0.4 + 1.6 * strength`` px warp, slight
+  softening). The mouth no longer follows the heard voice: ``av_mismatch`` is 1. Not a face swap (no
+  identity change), not a lip-sync (head and eyes are redriven too).
+- ``resample`` changes no identity and no motion: inside a soft ellipse over the face the frame is
+  downscaled by ``1 + 1.5 * strength`` and upscaled back, then JPEG-compressed twice on shifted grids
+  (quality ``90 - 50 * strength``, then 8 more) -- a splice trace; every pixel outside the mask is the real
+  clip's. ``av_mismatch`` is 0.
+- ``lpc`` replaces the voice by an LPC analysis/resynthesis of the real one (``lpc_resynth``): an all-pole
+  envelope per 5 ms excited by a pulse train at the estimated, flattened and jittered f0 plus noise. What is
+  said and how loud (so the mouth, which follows what is heard) stays; the spectral fine structure is the
+  generator's. Unlike ``vocoder``, no mel spectrogram and no Griffin-Lim phase.
 
 Partial fakes (LAV-DF style) are 6-10 s long, so that a detector has to stitch several 2 s windows to find
 their segments. Each has 1, 2 or 3 segments (equally likely; fewer when they do not fit), at least 0.3 s
@@ -210,6 +233,103 @@ def vocode(x: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarr
     return _normalise(y)
 
 
+LPC_HOP, LPC_WIN, PITCH_WIN = 80, 400, 640  # samples: 5 ms hop, 25 ms LPC window, 40 ms pitch window
+PITCH_RANGE = (70.0, 400.0)  # Hz
+
+
+def _frames(x: np.ndarray, win: int, hop: int) -> np.ndarray:
+    """Hann-windowed frames centred on ``k * hop`` for k = 0 .. len(x) // hop."""
+    n_fr = x.size // hop + 1
+    xp = np.pad(x, (win // 2, win // 2 + hop))
+    idx = np.arange(n_fr)[:, None] * hop + np.arange(win)[None]
+    return xp[idx] * np.hanning(win)[None]
+
+
+def _autocorr(frames: np.ndarray, lags: int) -> np.ndarray:
+    n_fft = 1 << int(np.ceil(np.log2(2 * frames.shape[1])))
+    spec = np.fft.rfft(frames, n_fft)
+    return np.fft.irfft(np.abs(spec) ** 2, n_fft)[:, :lags + 1]
+
+
+def pitch_track(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """f0 (Hz) and voicing per ``LPC_HOP`` frame by normalised autocorrelation in ``PITCH_RANGE``; unvoiced
+    frames carry the f0 interpolated from their voiced neighbours (the median where none is voiced)."""
+    lo, hi = int(SR / PITCH_RANGE[1]), int(SR / PITCH_RANGE[0])
+    r = _autocorr(_frames(x, PITCH_WIN, LPC_HOP), hi + 1)
+    lag = lo + np.argmax(r[:, lo:hi + 1], axis=1)
+    peak = r[np.arange(r.shape[0]), lag] / (r[:, 0] + 1e-12)
+    energy = r[:, 0]
+    voiced = (peak > 0.45) & (energy > 0.02 * np.percentile(energy, 95))
+    f0 = SR / lag.astype(float)
+    if not voiced.any():
+        return np.full(f0.shape, 150.0), voiced
+    f0 = signal.medfilt(np.where(voiced, f0, 0.0), 5)
+    ok = voiced & (f0 > 0)
+    if not ok.any():
+        ok = voiced
+        f0 = SR / lag.astype(float)
+    k = np.arange(f0.size)
+    f0 = np.interp(k, k[ok], f0[ok])
+    return f0, voiced
+
+
+def lpc_resynth(x: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """An LPC vocoder, a voice generator different in kind from ``vocode`` (which keeps the magnitude
+    spectrum on a mel scale and invents the phase): linear prediction keeps only an all-pole spectral
+    envelope per 5 ms (order ``22 - 10 * strength``, from 25 ms pre-emphasised Hann frames, Levinson's
+    recursion) and the loudness (the prediction-error power), and replaces the voice's own source with a
+    synthetic excitation: a unit pulse train at the estimated f0, its contour flattened towards the median by
+    ``0.6 * strength`` and jittered (``0.4 + 2 * strength`` %), mixed with ``5 + 30 * strength`` % white noise
+    (noise only where no pitch is found). The spectral fine structure (harmonic shape, glottal roll-off,
+    shimmer, breath) is the generator's, not the speaker's; what is said and how loud stays."""
+    from scipy.linalg import solve_toeplitz
+
+    x = np.asarray(x, np.float64)
+    n = x.size
+    order = int(round(22 - 10 * strength))
+    pre = signal.lfilter([1.0, -0.97], [1.0], x)
+    fr = _frames(pre, LPC_WIN, LPC_HOP)
+    r = _autocorr(fr, order)
+    r[:, 0] *= 1.0 + 1e-6  # white-noise correction: well-conditioned even on silence
+    r[:, 0] += 1e-12
+    n_fr = fr.shape[0]
+    a = np.zeros((n_fr, order + 1))
+    a[:, 0] = 1.0
+    err = np.zeros(n_fr)
+    for k in range(n_fr):
+        coef = solve_toeplitz(r[k, :order], r[k, 1:order + 1])
+        a[k, 1:] = -coef
+        err[k] = max(r[k, 0] - coef @ r[k, 1:order + 1], 0.0)
+    gain = np.sqrt(err / np.sum(np.hanning(LPC_WIN) ** 2))
+
+    f0, voiced = pitch_track(x)
+    med = float(np.median(f0[voiced])) if voiced.any() else float(np.median(f0))
+    f0 = med * np.exp((1.0 - 0.6 * strength) * np.log(f0 / med))
+    t_fr = np.arange(n_fr) * LPC_HOP
+    f0_s = np.interp(np.arange(n), t_fr, f0)
+    jit = signal.lfilter([0.1], [1, -0.9], rng.standard_normal(n))
+    jit *= (0.004 + 0.02 * strength) / (jit.std() + 1e-12)
+    f0_s = f0_s * (1.0 + jit)
+    phase = np.cumsum(f0_s / SR) + rng.random()
+    pulses = np.zeros(n)
+    at = np.flatnonzero(np.diff(np.floor(phase), prepend=np.floor(phase[0])) > 0)
+    pulses[at] = np.sqrt(SR / f0_s[at])  # unit power
+    noise = rng.standard_normal(n)
+    v = np.interp(np.arange(n), t_fr, voiced.astype(float))
+    mix = 0.05 + 0.3 * strength
+    exc = v * (np.sqrt(1 - mix) * pulses + np.sqrt(mix) * noise) + (1 - v) * noise
+
+    y = np.zeros(n)
+    zi = np.zeros(order)
+    for k in range(n_fr):
+        i0, i1 = k * LPC_HOP, min(n, (k + 1) * LPC_HOP)
+        if i1 <= i0:
+            break
+        y[i0:i1], zi = signal.lfilter([gain[k]], a[k], exc[i0:i1], zi=zi)
+    y = signal.lfilter([1.0], [1.0, -0.97], y)
+    return _normalise(y)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Faces
 # ---------------------------------------------------------------------------------------------------------
@@ -284,7 +404,7 @@ class ClipSpec:
     lead: float
     strength: float
     swap_identity: int = -1
-    mouth_utterance: int = -1  # lipsync: the utterance the mouth follows
+    mouth_utterance: int = -1  # lipsync: the utterance the mouth follows; reenact: the driving utterance
     shift: float = 0.0  # desync: seconds the audio is shifted
     segments: list[tuple[float, float]] = field(default_factory=list)
     modify_video: bool = False
@@ -319,8 +439,11 @@ def _background(rng: np.random.Generator) -> np.ndarray:
     return np.broadcast_to(bg, (SIZE, SIZE, 3)).astype(np.float32).copy()
 
 
-def _render_frame(bg, por, box, mouth_pt, motion, openness, strength_swap, swap, rng_frame):
-    """One frame: portrait warped by the head motion onto the background, face swap, mouth."""
+def _render_frame(bg, por, box, mouth_pt, motion, openness, strength_swap, swap, rng_frame,
+                  mouth_width: float = 0.36, geometry: dict | None = None):
+    """One frame: portrait warped by the head motion onto the background, face swap, mouth (``mouth_width``
+    of the face box wide). Where ``geometry`` is given it receives the face box (centre ``fcx, fcy``, size
+    ``fw, fh``, top ``fy0``) and the mouth point ``mx, my`` in frame coordinates."""
     dx, dy, sc, ang = motion
     ps = por.shape[0]
     s = 1.15 * sc
@@ -368,10 +491,76 @@ def _render_frame(bg, por, box, mouth_pt, motion, openness, strength_swap, swap,
         flicker = 1.0 + rng_frame.normal(0, 0.01 + 0.03 * strength_swap)
         frame = frame * (1 - mask) + face * flicker * mask
 
-    mw = 0.36 * fw
+    mw = mouth_width * fw
     mh = 0.03 * fh + openness * 0.13 * fh
     m = _ellipse_mask((SIZE, SIZE), (mx, my + 0.02 * fh + mh * 0.3), (mw / 2, mh / 2), blur=1.2)[..., None]
     frame = frame * (1 - 0.85 * m) + np.array([70, 25, 30], np.float32) * 0.85 * m
+    if geometry is not None:
+        geometry.update(fcx=fcx, fcy=fcy, fw=fw, fh=fh, fy0=min(fy0, fy1), mx=mx, my=my)
+    return frame
+
+
+def _inner_face_mask(g: dict) -> np.ndarray:
+    """Soft mask over what a reenactment generator redraws: the eye band and the mouth."""
+    fw, fh = g["fw"], g["fh"]
+    eyes = _ellipse_mask((SIZE, SIZE), (g["fcx"], g["fy0"] + 0.35 * fh), (0.40 * fw, 0.13 * fh), blur=3.0)
+    mouth = _ellipse_mask((SIZE, SIZE), (g["mx"], g["my"] + 0.04 * fh), (0.30 * fw, 0.17 * fh), blur=3.0)
+    return np.maximum(eyes, mouth)
+
+
+def _reenact_warp(frame: np.ndarray, g: dict, i: int, strength: float, phases: np.ndarray) -> np.ndarray:
+    """A reenactment generator's trace around the eyes and mouth: a smooth displacement field of
+    ``0.4 + 1.6 * strength`` px that drifts from frame to frame (wobbling features), and a softening of
+    ``0.3 + 0.8 * strength`` px sigma (generated texture is smoother than the photograph)."""
+    mask = _inner_face_mask(g)
+    amp = 0.4 + 1.6 * strength
+    lam = max(0.35 * g["fw"], 8.0)
+    t = i / FPS
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    dx = amp * np.sin(2 * np.pi * yy / lam + phases[0] + 2 * np.pi * 0.9 * t) * mask
+    dy = amp * np.sin(2 * np.pi * xx / lam + phases[1] + 2 * np.pi * 0.6 * t) * mask
+    warped = cv2.remap(frame, (xx + dx).astype(np.float32), (yy + dy).astype(np.float32), cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REFLECT)
+    soft = cv2.GaussianBlur(warped, (0, 0), 0.3 + 0.8 * strength)
+    m = mask[..., None]
+    return warped * (1 - m) + soft * m
+
+
+def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    """An RGB float image through JPEG at ``quality`` (8x8 blocks anchored at its top-left corner)."""
+    bgr = np.clip(img, 0, 255).astype(np.uint8)[..., ::-1]
+    _, buf = cv2.imencode(".jpg", np.ascontiguousarray(bgr), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32)
+
+
+RESAMPLE_GRID_SHIFT = (3, 5)  # (rows, columns) between the two JPEG grids of a resampled face
+
+
+def resample_region(frame: np.ndarray, g: dict, strength: float) -> np.ndarray:
+    """A splice trace with no identity change: the face region (a soft ellipse around the face box) is
+    downscaled by ``1 + 1.5 * strength`` and upscaled back, JPEG-compressed at quality ``90 - 50 * strength``,
+    then again at that + 8 on a grid shifted by ``RESAMPLE_GRID_SHIFT`` (non-aligned double compression), and
+    pasted back through the mask; pixels outside the mask are left exactly as they were."""
+    fw, fh = g["fw"], g["fh"]
+    mask = _ellipse_mask((SIZE, SIZE), (g["fcx"], g["fcy"] + 0.05 * fh), (0.50 * fw, 0.62 * fh), blur=3.0)
+    rows, cols = np.nonzero(mask > 0)
+    if rows.size == 0:
+        return frame
+    y0, y1, x0, x1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    crop = frame[y0:y1, x0:x1]
+    h, w = crop.shape[:2]
+    factor = 1.0 + 1.5 * strength
+    small = cv2.resize(crop, (max(4, round(w / factor)), max(4, round(h / factor))),
+                       interpolation=cv2.INTER_AREA)
+    out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    q = int(round(90 - 50 * strength))
+    out = _jpeg(out, q)
+    dr, dc = RESAMPLE_GRID_SHIFT
+    if h > dr + 8 and w > dc + 8:
+        out[dr:, dc:] = _jpeg(out[dr:, dc:], min(q + 8, 100))
+    m = mask[y0:y1, x0:x1, None]
+    frame = frame.copy()
+    frame[y0:y1, x0:x1] = crop * (1 - m) + out * m
     return frame
 
 
@@ -420,7 +609,9 @@ def segment_samples(segments, n: int, ramp_s: float = 0.01) -> np.ndarray:
 
 
 def build_clip(spec: ClipSpec, path: Path, root_seed: int) -> None:
-    """Renders and encodes one clip."""
+    """Renders and encodes one clip. The default benchmark's methods draw from ``rng`` in a fixed order; the
+    methods in ``UNSEEN_METHODS`` draw what they add from streams of their own, so that such a clip is the
+    real clip of the same spec but for its manipulation."""
     from dfdetect.media import write_video
 
     ids = identities()
@@ -435,13 +626,16 @@ def build_clip(spec: ClipSpec, path: Path, root_seed: int) -> None:
 
     f0 = {"women": 200.0, "men": 115.0}[ident.gender] * rng.uniform(0.9, 1.1)
     utt = utter(spec.utterance)
-    real_voice = voice(utt, np.random.default_rng([root_seed, 20_000 + spec.utterance]), f0)
+    own_voice = voice(utt, np.random.default_rng([root_seed, 20_000 + spec.utterance]), f0)
     pad = np.zeros(lead, np.float32)
-    real_voice = _fit(np.concatenate([pad, real_voice]), n)
+    real_voice = _fit(np.concatenate([pad, own_voice]), n)
     audio = real_voice
 
     fake_voice = None
-    if spec.modify_audio:
+    if spec.method == "lpc":
+        fv = lpc_resynth(own_voice, np.random.default_rng([root_seed, spec.seed, 11]), spec.strength)
+        fake_voice = _fit(np.concatenate([pad, fv]), n)
+    elif spec.modify_audio:
         flat = 0.35 + 0.6 * spec.strength
         fv = voice(utt, np.random.default_rng([root_seed, 30_000 + spec.utterance]), f0, flat=flat,
                    jitter=0.012 * (1 - spec.strength), shimmer=0.08 * (1 - spec.strength),
@@ -458,7 +652,8 @@ def build_clip(spec: ClipSpec, path: Path, root_seed: int) -> None:
     # The mouth follows what is heard (a fake voice still drives the mouth), by one mechanism for every
     # class, so that only the manipulation differs: lip-sync fakes follow another utterance, desync fakes
     # follow the heard audio shifted in time (the audio itself stays put: same leading silence as others).
-    if spec.method == "lipsync":
+    # Reenactment fakes take mouth and head motion from another utterance's (the driver's) video.
+    if spec.method in ("lipsync", "reenact"):
         u2 = utter(spec.mouth_utterance)
         other = voice(u2, np.random.default_rng([root_seed, 20_000 + spec.mouth_utterance]), f0)
         mouth_env = envelope_of(_fit(np.concatenate([pad, other]), n))
@@ -470,18 +665,30 @@ def build_clip(spec: ClipSpec, path: Path, root_seed: int) -> None:
 
     por, box, mouth_pt = _identity_image(ident)
     swap = None
-    if spec.modify_video and spec.method not in ("lipsync", "desync"):
+    if spec.modify_video and spec.method not in ("lipsync", "desync", *UNSEEN_METHODS):
         swap = _identity_image(ids[spec.swap_identity])
     motion = _motion(rng, n_frames)
     bg = _background(rng)
     grain = [rng.normal(0, 2.0, (SIZE, SIZE, 1)).astype(np.float32) for _ in range(4)]
     rng_frame = np.random.default_rng([root_seed, spec.seed, 7])
+    mouth_width = 0.36
+    if spec.method == "reenact":
+        # the same portrait, driven by the driver's head motion; the generator draws the mouth its own way
+        motion = _motion(np.random.default_rng([root_seed, 40_000 + spec.mouth_utterance]), n_frames)
+        mouth_width = 0.36 + 0.08 * spec.strength
+        warp_phases = np.random.default_rng([root_seed, spec.seed, 13]).uniform(0, 2 * np.pi, 2)
 
     def frames():
         for i in range(n_frames):
+            geometry = {} if spec.method in ("reenact", "resample") else None
             f = _render_frame(bg, por, box, mouth_pt, motion[i], openness[i], spec.strength,
-                              swap if seg_frames[i] else None, rng_frame)
-            yield np.clip(f + grain[i % 4], 0, 255).astype(np.uint8)
+                              swap if seg_frames[i] else None, rng_frame, mouth_width, geometry)
+            if spec.method == "reenact":
+                f = _reenact_warp(f, geometry, i, spec.strength, warp_phases)
+            f = f + grain[i % 4]
+            if spec.method == "resample":
+                f = resample_region(f, geometry, spec.strength)  # after the grain: the splice smooths it
+            yield np.clip(f, 0, 255).astype(np.uint8)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".part" + path.suffix)
@@ -512,6 +719,18 @@ KINDS = [
     (0.14, "D", "FakeVideo-FakeAudio", "faceswap-vocoder", True, True, False),
     (0.18, "partial", "", "partial", True, True, False),
 ]
+METHODS = tuple(k[3] for k in KINDS)  # the default benchmark's methods (what a model trains on by default)
+# Manipulation families the default benchmark never holds, for unseen-method evaluation cells: only a
+# ``plan`` / ``synthesize`` / ``dfdetect synth --methods`` that names them builds them, and then with a share
+# like the other single-method fake kinds (rescaled with the rest to ``n``).
+UNSEEN_KINDS = [
+    (0.14, "C", "FakeVideo-RealAudio", "reenact", True, False, True),
+    (0.14, "C", "FakeVideo-RealAudio", "resample", True, False, False),
+    (0.14, "B", "RealVideo-FakeAudio", "lpc", False, True, False),
+]
+UNSEEN_METHODS = tuple(k[3] for k in UNSEEN_KINDS)
+ALL_METHODS = METHODS + UNSEEN_METHODS
+AV_MISMATCH_METHODS = tuple(k[3] for k in KINDS + UNSEEN_KINDS if k[6])  # the mouth does not follow the voice
 TYPES = {"A": "RealVideo-RealAudio", "B": "RealVideo-FakeAudio", "C": "FakeVideo-RealAudio",
          "D": "FakeVideo-FakeAudio"}
 
@@ -559,18 +778,19 @@ def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool =
     """The clip list, deterministic in (n, seed, difficulty, methods). ``silence_shortcut`` reproduces
     FakeAVCeleb's artefact on purpose (fakes start with 0.3-0.8 s more silence), for the leading-silence
     ablation only. ``methods`` keeps only those kinds (``real``, ``vocoder``, ``faceswap``, ``lipsync``,
-    ``desync``, ``faceswap-vocoder``, ``partial``), their shares rescaled to ``n``: a benchmark for one
-    question, such as the learning test's.
+    ``desync``, ``faceswap-vocoder``, ``partial``, and the ``UNSEEN_METHODS`` ``reenact``, ``resample``,
+    ``lpc``, which only appear when named), their shares rescaled to ``n``: a benchmark for one question,
+    such as the learning test's or an unseen-method evaluation. Kinds are drawn in ``KINDS`` order, then
+    ``UNSEEN_KINDS``'.
 
     Partial fakes are ``LONG_SECONDS`` long, and so are as many real clips (chosen at random) as make the
     fake rate among long clips equal the fake rate overall; every other clip is ``SHORT_SECONDS`` long."""
     if difficulty not in DIFFICULTY:
         raise ValueError(f"difficulty must be one of {', '.join(DIFFICULTY)}, got {difficulty!r}")
-    kinds = [k for k in KINDS if methods is None or k[3] in methods]
-    unknown = set(methods or ()) - {k[3] for k in KINDS}
+    kinds = KINDS if methods is None else [k for k in KINDS + UNSEEN_KINDS if k[3] in methods]
+    unknown = set(methods or ()) - set(ALL_METHODS)
     if unknown or not kinds or kinds[0][3] != "real":
-        raise ValueError(f"methods must include real and come from {', '.join(k[3] for k in KINDS)}; "
-                         f"got {methods!r}")
+        raise ValueError(f"methods must include real and come from {', '.join(ALL_METHODS)}; got {methods!r}")
     strength = DIFFICULTY[difficulty]
     rng = np.random.default_rng(seed)
     ids = identities()
@@ -600,7 +820,7 @@ def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool =
             if mv and method in ("faceswap", "faceswap-vocoder", "partial"):
                 others = [i for i in range(len(ids)) if ids[i].photo != ids[ident].photo]
                 spec.swap_identity = int(rng.choice(others))
-            if method == "lipsync":
+            if method in ("lipsync", "reenact"):
                 spec.mouth_utterance = (spec.utterance + 1 + int(rng.integers(n_utter - 1))) % n_utter
             if method == "desync":
                 lo = 0.2 + 0.6 * (strength - 0.3) / 0.7 * 0.5
@@ -686,7 +906,7 @@ def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str
                     "original": None, "modify_video": bool(s.modify_video), "modify_audio": bool(s.modify_audio),
                     "split": split, "video_frames": int(round(s.seconds * FPS)),
                     "audio_frames": int(round(s.seconds * SR)), "method": s.method, "category": s.category,
-                    "av_mismatch": s.method in ("lipsync", "desync"), "identity": ident.name,
+                    "av_mismatch": s.method in AV_MISMATCH_METHODS, "identity": ident.name,
                     "group": group,
                     # AV-Deepfake1M's per-modality spans: [] where the modality is real
                     "visual_fake_segments": (segs or whole) if s.modify_video else [],

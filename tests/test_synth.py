@@ -13,15 +13,20 @@ import pytest
 from dfdetect import datasets
 from dfdetect.media import probe, read_all
 from dfdetect.synth import (
+    ALL_METHODS,
     DIFFICULTY,
     FPS,
     LONG_SECONDS,
+    METHODS,
     SEGMENT_SECONDS,
     SHORT_SECONDS,
     SR,
+    UNSEEN_METHODS,
     ClipSpec,
     build_clip,
+    envelope_of,
     identities,
+    lpc_resynth,
     plan,
     plan_utterance,
     segment_frames,
@@ -253,3 +258,214 @@ def test_a_rendered_short_segment_swaps_exactly_its_frames(tmp_path, monkeypatch
     differs = np.array([not np.array_equal(a, b) for a, b in zip(shown["fake.part"], shown["real.part"])])
     assert np.flatnonzero(differs).tolist() == [12, 13, 14, 15, 16]
     assert np.array_equal(differs, segment_frames(seg, 30))
+
+
+# --- Unseen manipulation families (#13) ----------------------------------------------------------------
+
+# sha256 of the default plans' specs, taken before the unseen methods and ``extreme`` existed: README figures
+# were measured on these benchmarks, so they must never change.
+DEFAULT_PLANS = {
+    (40, 3, "medium"): "278127553f1a5fad19a4dffd4aa69ae18d6433a4cf74f6b0118f9805d31c2765",
+    (400, 0, "easy"): "50b3e71bf17aa5665db96504fdad1d4cc8798765e3e8ac6398d7384d2853035f",
+    (400, 0, "medium"): "282d5fe9d9074b996e7d04df1ba9a15d5297fa34d74def54f1977dc9834ac113",
+    (400, 0, "hard"): "a0e08566e7dc0e841f0cf3c85799fb226849a002de92ba552c3cd8dfea75a004",
+}
+
+
+def _plan_hash(specs) -> str:
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    return hashlib.sha256(json.dumps([asdict(s) for s in specs], sort_keys=True).encode()).hexdigest()
+
+
+def test_the_default_plan_is_byte_for_byte_what_it_was():
+    for (n, seed, difficulty), digest in DEFAULT_PLANS.items():
+        specs = plan(n, seed, difficulty)
+        assert _plan_hash(specs) == digest, (n, seed, difficulty)
+        assert not {s.method for s in specs} & set(UNSEEN_METHODS)
+    assert METHODS == ("real", "vocoder", "faceswap", "lipsync", "desync", "faceswap-vocoder", "partial")
+    assert UNSEEN_METHODS == ("reenact", "resample", "lpc") and ALL_METHODS == METHODS + UNSEEN_METHODS
+    # naming only default kinds leaves the unseen ones out too, and draws what it drew before
+    assert _plan_hash(plan(90, 1, methods=("real", "vocoder", "lipsync"))) == \
+        "4d50a19e3de13e66ba62439c31f4664d103edc4ad2ec44b19b640e62991b4f71"
+
+
+def test_unseen_methods_appear_only_when_asked_for_with_their_labels():
+    from collections import Counter
+
+    specs = plan(200, 0, methods=ALL_METHODS)
+    counts = Counter(s.method for s in specs)
+    # each unseen kind gets 0.14 of 1.42 (like vocoder and faceswap): 19.7 -> about 20 of 200
+    assert all(18 <= counts[m] <= 22 for m in UNSEEN_METHODS) and counts["vocoder"] == counts["reenact"]
+    labels = {"reenact": ("C", True, False), "resample": ("C", True, False), "lpc": ("B", False, True)}
+    for s in specs:
+        if s.method in labels:
+            assert (s.category, s.modify_video, s.modify_audio) == labels[s.method]
+            assert s.swap_identity == -1 and not s.segments
+            assert SHORT_SECONDS[0] <= s.seconds <= SHORT_SECONDS[1]
+            # a reenactment is driven by another utterance of the benchmark
+            assert (s.mouth_utterance not in (-1, s.utterance)) == (s.method == "reenact")
+    assert Counter(s.method for s in plan(40, 0, methods=("real", "lpc"))).keys() == {"real", "lpc"}
+    with pytest.raises(ValueError, match="reenact"):
+        plan(10, 0, methods=("real", "reenactment"))
+
+
+@pytest.fixture
+def render(monkeypatch, tmp_path):
+    """Renders specs without encoding: name -> (frames uint8 (T, H, W, 3), audio float32)."""
+    import dfdetect.media
+
+    shown = {}
+
+    def capture(path, frames, audio=None, **kwargs):
+        shown[Path(path).name.split(".")[0]] = (np.stack(list(frames)), np.asarray(audio))
+        Path(path).write_bytes(b"")
+
+    monkeypatch.setattr(dfdetect.media, "write_video", capture)
+
+    def run(**specs):
+        for name, spec in specs.items():
+            build_clip(spec, tmp_path / f"{name}.mp4", 0)
+        return {name: shown[name] for name in specs}
+
+    return run
+
+
+def _clip(method, category, strength=0.6, seconds=3.0, **kw) -> ClipSpec:
+    return ClipSpec(index=0, seed=5, identity=0, utterance=0, category=category, method=method,
+                    seconds=seconds, lead=0.1, strength=strength, **kw)
+
+
+def _mouth_follows_voice(frames, audio) -> float:
+    """Correlation of the mouth's visible area (the drawn mouth's dark-red pixels) with the heard loudness."""
+    f = frames.astype(int)
+    r, g, b = f[..., 0], f[..., 1], f[..., 2]
+    area = ((r < 130) & (g < 70) & (r - g > 30) & (r - b > 20)).sum((1, 2))
+    per = SR // FPS
+    loud = np.pad(envelope_of(audio), (0, len(f) * per))[: len(f) * per].reshape(len(f), per).mean(1)
+    return float(np.corrcoef(area, loud)[0, 1])
+
+
+def _same_face(a: np.ndarray, b: np.ndarray) -> float:
+    """Best normalised cross-correlation of frame ``a``'s eyes-and-nose patch anywhere in frame ``b``, over
+    the scales head motion spans."""
+    import cv2
+
+    tpl = cv2.cvtColor(a[80:150, 90:166], cv2.COLOR_RGB2GRAY).astype(np.float32)
+    img = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return max(float(cv2.matchTemplate(img, cv2.resize(tpl, None, fx=s, fy=s), cv2.TM_CCOEFF_NORMED).max())
+               for s in np.linspace(0.88, 1.12, 7))
+
+
+def test_reenact_keeps_the_identity_redrives_head_and_mouth(render):
+    ids = identities()
+    other = next(i for i, x in enumerate(ids) if x.photo != ids[0].photo)
+    out = render(real=_clip("real", "A", 0.3),
+                 reenact=_clip("reenact", "C", 0.3, mouth_utterance=3, modify_video=True),
+                 lipsync=_clip("lipsync", "C", 0.3, mouth_utterance=3, modify_video=True),
+                 faceswap=_clip("faceswap", "C", 0.3, swap_identity=other, modify_video=True))
+    real, audio = out["real"]
+    assert np.array_equal(out["reenact"][1], audio)  # FakeVideo-RealAudio: the voice is the real one
+    same = {k: np.mean([_same_face(real[i], out[k][0][i]) for i in range(0, len(real), 10)])
+            for k in ("reenact", "faceswap")}
+    assert same["reenact"] > 0.8 and same["reenact"] > same["faceswap"] + 0.15, same  # the person, no swap
+    follows = {k: _mouth_follows_voice(out[k][0], audio) for k in ("real", "reenact")}
+    assert follows["real"] > 0.8 and follows["reenact"] < 0.3, follows  # the mouth follows another utterance
+    changed = {k: float((np.abs(out[k][0].astype(int) - real).max(-1) > 8).mean())
+               for k in ("reenact", "lipsync")}
+    assert changed["lipsync"] < 0.05 and changed["reenact"] > 0.3, changed  # the head moves as the driver's
+
+
+def test_resample_changes_the_face_region_and_nothing_else(render):
+    out = render(real=_clip("real", "A", seconds=1.0),
+                 fake=_clip("resample", "C", seconds=1.0, modify_video=True))
+    (real, audio), (fake, fake_audio) = out["real"], out["fake"]
+    assert np.array_equal(audio, fake_audio)
+    differs = (real != fake).any(-1).any(0)
+    assert 0.05 < differs.mean() < 0.35, differs.mean()  # the face region, not the frame
+    border = np.ones_like(differs)
+    border[20:-20, 20:-20] = False
+    assert not (differs & border).any()  # far from the face every pixel is the real clip's
+    assert np.array_equal(real[:, :, :20], fake[:, :, :20])
+    assert _detail(fake) < 0.6 * _detail(real), (_detail(fake), _detail(real))  # fine detail and grain gone
+
+
+def _detail(frames) -> float:
+    """High-frequency energy (Laplacian) in the middle of the frame, where the face is."""
+    import cv2
+
+    lap = np.stack([cv2.Laplacian(f.mean(-1), cv2.CV_64F) for f in frames.astype(np.float64)])
+    return float((lap[:, 90:170, 90:170] ** 2).mean())
+
+
+def _fine_and_envelope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Correlation of the log-spectra's fine structure (minus a 15-bin smoothing, loud frames, 0-6 kHz), and
+    of the smoothed spectral envelopes."""
+    from scipy import signal
+
+    logs = [np.log(np.abs(signal.stft(z, SR, nperseg=512)[2]) + 1e-5) for z in (x, y)]
+    box = np.ones(15) / 15
+    smooth = [np.apply_along_axis(lambda c: np.convolve(c, box, mode="same"), 0, s) for s in logs]
+    loud = np.exp(logs[0]).sum(0) > np.median(np.exp(logs[0]).sum(0))
+    fine = [(s - m)[:192, loud].ravel() for s, m in zip(logs, smooth)]
+    env = [m[:192, loud].ravel() for m in smooth]
+    return float(np.corrcoef(*fine)[0, 1]), float(np.corrcoef(*env)[0, 1])
+
+
+def test_lpc_voice_keeps_what_is_said_and_how_loud_not_the_source():
+    utt = plan_utterance(np.random.default_rng(0), 3.0)
+    for f0 in (115.0, 200.0):
+        v = voice(utt, np.random.default_rng(1), f0)
+        fake = lpc_resynth(v, np.random.default_rng(2), DIFFICULTY["medium"])
+        again = voice(utt, np.random.default_rng(7), f0)  # the same speaker saying it again: a yardstick
+        assert fake.shape == v.shape and fake.dtype == np.float32 and np.abs(fake).max() <= 1.0
+        assert np.corrcoef(envelope_of(v), envelope_of(fake))[0, 1] > 0.9  # loudness envelope kept
+        fine, env = _fine_and_envelope(v, fake)
+        fine_again, _ = _fine_and_envelope(v, again)
+        assert env > 0.9, env  # the formants (what is said) kept
+        assert fine < 0.55 and fine < fine_again - 0.2, (fine, fine_again)  # the source's fine structure not
+        assert abs(np.corrcoef(v, fake)[0, 1]) < 0.4  # a new waveform, not a filtered copy
+
+
+def test_lpc_clip_is_the_real_clip_with_another_voice(render):
+    out = render(real=_clip("real", "A", seconds=1.5), fake=_clip("lpc", "B", seconds=1.5, modify_audio=True))
+    (real, audio), (fake, fake_audio) = out["real"], out["fake"]
+    assert _fine_and_envelope(audio, fake_audio)[0] < 0.55
+    assert np.corrcoef(envelope_of(audio), envelope_of(fake_audio))[0, 1] > 0.85
+    lead = int(0.1 * SR)
+    assert not fake_audio[: lead - 200].any()  # the same leading silence
+    # RealVideo: the same frames but for the mouth, which follows what is heard
+    assert (np.abs(real.astype(int) - fake).max(-1) > 8).mean() < 0.02
+
+
+def test_unseen_methods_labels_on_disk(tmp_path, detector):
+    methods = ("real", *UNSEEN_METHODS)
+    meta = synthesize(tmp_path, n=4, seed=2, workers=1, progress=False, methods=methods)
+    import json
+
+    with open(meta) as f:
+        rows = {r["method"]: r for r in csv.DictReader(f)}
+    assert sorted(rows) == sorted(methods)
+    assert {m: rows[m]["category"] for m in methods} == \
+        {"real": "A", "reenact": "C", "resample": "C", "lpc": "B"}
+    lav = {e["method"]: e for e in json.loads((tmp_path / "metadata.json").read_text())}
+    for m, (video, audio, mismatch) in {"reenact": (True, False, True), "resample": (True, False, False),
+                                        "lpc": (False, True, False)}.items():
+        e = lav[m]
+        assert (e["modify_video"], e["modify_audio"], e["av_mismatch"]) == (video, audio, mismatch), m
+        whole = [[0.0, e["duration"]]]
+        assert e["fake_periods"] == whole
+        assert e["visual_fake_segments"] == (whole if video else [])
+        assert e["audio_fake_segments"] == (whole if audio else [])
+    recs, reader = datasets.read(tmp_path)
+    assert reader.name == "dfdetect-synth" and not reader.problems
+    got = {r.method: (r.label, r.category, r.video_fake, r.audio_fake, r.av_mismatch) for r in recs}
+    assert got == {"real": ("real", "A", 0, 0, 0), "reenact": ("fake", "C", 1, 0, 1),
+                   "resample": ("fake", "C", 1, 0, 0), "lpc": ("fake", "B", 0, 1, 0)}
+    for r in recs:  # the encoded clips decode, at the length planned, and MediaPipe still finds the face
+        frames, wave, _ = read_all(r.path, fps=4)
+        assert abs(len(wave) / SR - lav[r.method]["duration"]) < 0.1
+        assert np.mean([bool(detector.detect(f)) for f in frames]) >= 0.95, r.method
+    assert json.loads((tmp_path / "synth.json").read_text())["methods"] == list(methods)

@@ -27,7 +27,8 @@ class SynthBenchmark(FakeAVCeleb):
         return (root / "synth.json").is_file() and super().matches(root)
 
     def av_mismatch(self, category: str, method: str) -> int:
-        return int(method in ("lipsync", "desync"))
+        # metadata.json's own ``av_mismatch`` takes precedence in ``_read``; this covers a benchmark without it
+        return int(method in ("lipsync", "desync", "reenact"))
 
     def _read(self, root: Path) -> Iterator[VideoRecord]:
         lav = {e["file"]: e for e in self.load_json(root / "metadata.json")}
@@ -43,5 +44,6 @@ class SynthBenchmark(FakeAVCeleb):
             own = {name: tuple(tuple(p) for p in entry[key]) if entry.get(key) is not None else None
                    for name, key in (("video_segments", "visual_fake_segments"),
                                      ("audio_segments", "audio_fake_segments"))}
+            mismatch = int(entry["av_mismatch"]) if "av_mismatch" in entry else rec.av_mismatch
             yield replace(rec, fake_segments=segs, group=sp.get("group", rec.group),
-                          split=sp.get(self.split_column, ""), **own)
+                          split=sp.get(self.split_column, ""), av_mismatch=mismatch, **own)
