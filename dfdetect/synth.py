@@ -50,7 +50,13 @@ difficulty  strength        partial-fake segment lengths
 easy        1.0             0.4-2.0 s
 medium      0.6 (default)   0.2-2.0 s
 hard        0.3             0.2-1.0 s
+extreme     0.15            0.2-0.6 s
 ==========  ==============  ==============================
+
+Below ``hard`` (only ``extreme``), two manipulations that ``strength`` did not scale get subtler too: a
+lip-sync fake's mouth follows a blend, ``strength / 0.3`` of the other utterance's loudness and the rest the
+heard voice's; a desync shift keeps hard's 0.2-0.6 s (it never goes under 0.2 s). Every level at or above
+``hard`` renders exactly what it rendered before ``extreme`` existed.
 
 Every other clip is 3.6-4.4 s long, except a share of the real ones, which are 6-10 s too: as many as make
 the fake rate among long clips the fake rate overall, so that duration says nothing about the label.
@@ -91,13 +97,16 @@ DIFFICULTY = {
     "easy": 1.0,
     "medium": 0.6,
     "hard": 0.3,
+    "extreme": 0.15,
 }
+HARD = DIFFICULTY["hard"]  # below this strength some manipulations get subtler still (see ``--difficulty``)
 
 # partial fakes: (shortest, longest) segment in seconds, lengths log-uniform in between
 SEGMENT_SECONDS = {
     "easy": (0.4, 2.0),
     "medium": (0.2, 2.0),
     "hard": (0.2, 1.0),
+    "extreme": (0.2, 0.6),
 }
 SEGMENTS_MAX = 3  # segments per partial fake: 1..SEGMENTS_MAX
 SEGMENT_GAP = 0.3  # seconds between two segments, at least
@@ -657,6 +666,10 @@ def build_clip(spec: ClipSpec, path: Path, root_seed: int) -> None:
         u2 = utter(spec.mouth_utterance)
         other = voice(u2, np.random.default_rng([root_seed, 20_000 + spec.mouth_utterance]), f0)
         mouth_env = envelope_of(_fit(np.concatenate([pad, other]), n))
+        if spec.method == "lipsync" and spec.strength < HARD:
+            # below hard, the mouth follows a blend that leans on the heard voice (a better lip-sync model)
+            w = spec.strength / HARD
+            mouth_env = w * mouth_env + (1.0 - w) * envelope_of(audio)
     elif spec.method == "desync":
         mouth_env = _shift(envelope_of(audio), -spec.shift)
     else:
@@ -823,7 +836,7 @@ def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool =
             if method in ("lipsync", "reenact"):
                 spec.mouth_utterance = (spec.utterance + 1 + int(rng.integers(n_utter - 1))) % n_utter
             if method == "desync":
-                lo = 0.2 + 0.6 * (strength - 0.3) / 0.7 * 0.5
+                lo = max(0.2, 0.2 + 0.6 * (strength - 0.3) / 0.7 * 0.5)  # 0.2 s at hard and below
                 spec.shift = float(rng.choice([-1, 1]) * rng.uniform(lo, min(1.0, lo + 0.4)))
             if method == "partial":
                 what = rng.choice(["video", "audio", "both"])

@@ -260,7 +260,7 @@ def test_a_rendered_short_segment_swaps_exactly_its_frames(tmp_path, monkeypatch
     assert np.array_equal(differs, segment_frames(seg, 30))
 
 
-# --- Unseen manipulation families (#13) ----------------------------------------------------------------
+# --- Unseen manipulation families and the extreme level (#13) ---------------------------------------------
 
 # sha256 of the default plans' specs, taken before the unseen methods and ``extreme`` existed: README figures
 # were measured on these benchmarks, so they must never change.
@@ -469,3 +469,35 @@ def test_unseen_methods_labels_on_disk(tmp_path, detector):
         assert abs(len(wave) / SR - lav[r.method]["duration"]) < 0.1
         assert np.mean([bool(detector.detect(f)) for f in frames]) >= 0.95, r.method
     assert json.loads((tmp_path / "synth.json").read_text())["methods"] == list(methods)
+
+
+def test_extreme_is_accepted_and_weaker_than_hard(render):
+    assert DIFFICULTY["extreme"] < DIFFICULTY["hard"]
+    assert SEGMENT_SECONDS["extreme"][1] <= SEGMENT_SECONDS["hard"][1]
+    assert SEGMENT_SECONDS["extreme"][0] <= SEGMENT_SECONDS["hard"][0]
+    specs = plan(200, 3, "extreme")
+    assert {s.strength for s in specs} == {DIFFICULTY["extreme"]}
+    # extreme changes strengths and segment lengths, never which clips exist or how long they are
+    hard = plan(200, 3, "hard")
+    assert [(s.category, s.seconds, s.lead, s.identity) for s in specs] == \
+        [(s.category, s.seconds, s.lead, s.identity) for s in hard]
+    # the vocoder's band limit is higher (closer to the real voice) than at hard
+    v = voice(plan_utterance(np.random.default_rng(0), 3.0), np.random.default_rng(1), 180.0)
+
+    def high_band(x):
+        spec = np.abs(np.fft.rfft(x)) ** 2
+        return spec[np.fft.rfftfreq(x.size, 1 / SR) > 5000].sum() / spec.sum()
+
+    assert high_band(vocode(v, np.random.default_rng(2), DIFFICULTY["hard"])) < \
+        high_band(vocode(v, np.random.default_rng(2), DIFFICULTY["extreme"]))
+    # a resampled face keeps more of its fine detail than at hard
+    frames = render(real=_clip("real", "A", seconds=0.4),
+                    **{d: _clip("resample", "C", DIFFICULTY[d], seconds=0.4, modify_video=True)
+                       for d in ("hard", "extreme")})
+    kept = {d: _detail(frames[d][0]) / _detail(frames["real"][0]) for d in ("hard", "extreme")}
+    assert kept["extreme"] > kept["hard"] + 0.03, kept
+    # a lip-sync fake's mouth leans on the heard voice below hard (at hard it follows the other utterance)
+    out = render(hard=_clip("lipsync", "C", DIFFICULTY["hard"], mouth_utterance=3, modify_video=True),
+                 extreme=_clip("lipsync", "C", DIFFICULTY["extreme"], mouth_utterance=3, modify_video=True))
+    follows = {k: _mouth_follows_voice(*out[k]) for k in out}
+    assert follows["extreme"] > follows["hard"] + 0.3, follows
