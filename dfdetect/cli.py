@@ -128,15 +128,23 @@ def _report_crashes(crashes: list[tuple[str, str]], log: Path | None, limit: int
 
 # --- synth and datasets ------------------------------------------------------------------------------------
 def cmd_synth(args: argparse.Namespace) -> int:
-    from dfdetect.synth import synthesize
+    from dfdetect.synth import plan, synthesize
 
     if args.n < 1:
         raise UsageError(f"--n must be at least 1, got {args.n}")
     _check_workers(args.workers)
+    methods = None
+    if args.methods is not None:
+        methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+        try:
+            plan(args.n, args.seed, args.difficulty, methods=methods)
+        except ValueError as e:
+            raise UsageError(f"--methods: {e}") from None
     meta = synthesize(args.out, n=args.n, seed=args.seed, difficulty=args.difficulty, workers=args.workers,
-                      progress=not args.no_progress, silence_shortcut=args.silence_shortcut)
-    print(f"{args.n} clips ({args.difficulty}) -> {meta.parent}\n  {meta}\n  {meta.parent / 'metadata.json'}"
-          f"\n  {meta.parent / 'splits.csv'}")
+                      progress=not args.no_progress, silence_shortcut=args.silence_shortcut, methods=methods)
+    kinds = f", {','.join(methods)}" if methods else ""
+    print(f"{args.n} clips ({args.difficulty}{kinds}) -> {meta.parent}\n  {meta}"
+          f"\n  {meta.parent / 'metadata.json'}\n  {meta.parent / 'splits.csv'}")
     return EXIT_OK
 
 
@@ -475,8 +483,16 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--out", required=True)
     syn.add_argument("--n", type=int, default=400, help="number of clips (default 400)")
     syn.add_argument("--seed", type=int, default=0)
-    syn.add_argument("--difficulty", choices=["easy", "medium", "hard"], default="medium",
-                     help="strength of every manipulation (default medium)")
+    syn.add_argument("--difficulty", choices=["easy", "medium", "hard", "extreme"], default="medium",
+                     help="strength of every manipulation: easy 1.0, medium 0.6 (default), hard 0.3, "
+                          "extreme 0.15 (also shorter partial-fake segments)")
+    syn.add_argument("--methods", metavar="M1,M2,...",
+                     help="build only these kinds, comma-separated, their shares rescaled to --n; must "
+                          "include real. Default benchmark: real, vocoder, faceswap, lipsync, desync, "
+                          "faceswap-vocoder, partial. Methods it never holds, for unseen-method evaluation: "
+                          "reenact (face reenactment driven by another utterance), resample (face region "
+                          "resampled and double-JPEG-compressed), lpc (LPC-resynthesised voice). "
+                          "Example: --methods real,reenact,resample,lpc")
     syn.add_argument("--workers", type=int, help="processes (default: one per core)")
     syn.add_argument("--no-progress", action="store_true")
     syn.add_argument("--silence-shortcut", action="store_true",

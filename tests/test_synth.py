@@ -501,3 +501,14 @@ def test_extreme_is_accepted_and_weaker_than_hard(render):
                  extreme=_clip("lipsync", "C", DIFFICULTY["extreme"], mouth_utterance=3, modify_video=True))
     follows = {k: _mouth_follows_voice(*out[k]) for k in out}
     assert follows["extreme"] > follows["hard"] + 0.3, follows
+
+
+def test_cli_synth_methods_and_extreme(tmp_path, capsys):
+    from dfdetect.cli import build_parser, main
+
+    args = build_parser().parse_args(["synth", "--out", str(tmp_path), "--difficulty", "extreme",
+                                      "--methods", "real,reenact,resample,lpc"])
+    assert args.difficulty == "extreme" and args.methods == "real,reenact,resample,lpc"
+    assert main(["synth", "--out", str(tmp_path / "s"), "--methods", "real,bogus", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--methods" in err and "lpc" in err and not (tmp_path / "s" / "meta_data.csv").exists()
