@@ -133,10 +133,15 @@ def prediction_accuracy(predictions: pd.DataFrame, truth: pd.DataFrame) -> pd.Da
                                        "answered_accuracy"])
 
 
+REPORTED_APART = ("reenact", "resample", "lpc")  # = dfdetect.synth.UNSEEN_METHODS (tests/test_synth.py checks)
+
+
 def group_key(row) -> str:
-    """The category a video is reported under: lip-sync and desync fakes apart from other C fakes."""
-    if row["method"] in ("lipsync", "desync"):
-        return f"C-{row['method']}"
+    """The category a video is reported under: lip-sync and desync fakes apart from other C fakes, and the
+    benchmark's methods that no model trains on by default (``dfdetect.synth.UNSEEN_METHODS``) apart from the
+    ones it does, e.g. ``C-reenact``, ``B-lpc``."""
+    if row["method"] in ("lipsync", "desync", *REPORTED_APART):
+        return f"{row['category']}-{row['method']}"
     if str(row["method"]).startswith("partial"):
         return "partial"
     return row["category"]

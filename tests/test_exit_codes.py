@@ -135,7 +135,8 @@ USAGE = [
     ("preprocess {clips}/talk.mp4 --out {tmp}/o --workers -1", "--workers must be"),
     ("preprocess {clips}/talk.mp4 --out {data} --config cpu-small", "different settings"),  # writes nothing
     ("synth --out {tmp}/s --n 0", "--n must be at least 1"),
-    ("synth --out {tmp}/s --difficulty extreme", "invalid choice"),
+    ("synth --out {tmp}/s --difficulty impossible", "invalid choice"),
+    ("synth --out {tmp}/s --methods real,bogus", "--methods"),
     ("datasets inspect {tmp}/nothing", "not found"),
     ("datasets inspect {tmp}/emptydir", "no known dataset layout"),
     ("train --data {tmp}/nothing --out {tmp}/r --config smoke", "is not a folder"),

@@ -512,3 +512,14 @@ def test_cli_synth_methods_and_extreme(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path / "s"), "--methods", "real,bogus", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "--methods" in err and "lpc" in err and not (tmp_path / "s" / "meta_data.csv").exists()
+
+
+def test_evaluation_reports_the_unseen_methods_apart():
+    from dfdetect.evaluate import REPORTED_APART, group_key
+    from dfdetect.synth import UNSEEN_METHODS
+
+    assert set(REPORTED_APART) == set(UNSEEN_METHODS)
+    assert group_key({"method": "reenact", "category": "C"}) == "C-reenact"
+    assert group_key({"method": "lpc", "category": "B"}) == "B-lpc"
+    assert group_key({"method": "lipsync", "category": "C"}) == "C-lipsync"
+    assert group_key({"method": "faceswap", "category": "C"}) == "C"
