@@ -2,7 +2,7 @@
 
     frames (T,H,W,3) uint8 ──TimeDistributed(FrameEncoder)──┐ face
                            └─TimeDistributed(FrameEncoder, mouth region)─┐ mouth
-    mask (T,)  ── zeroes steps without a face                            │
+    mask (T,)  ── zeroes steps without a face (before and after the temporal convolution)   │
     audio (S,) float32 ── LogMelSpectrogram ── SpectrogramEncoder ── ResampleTime(T) ── one step per frame
     aligned fusion: [face+mouth, audio, SyncCorrelation(mouth, audio)] per step ── BiLSTM ── AttentionPooling
                     + LaggedCorrelation(mouth, audio) over the whole window ── Dense (window_sync)
@@ -73,6 +73,9 @@ def build_model(config: Config) -> keras.Model:
             menc = FrameEncoder(mc.filters[:2], size=mc.mouth_size, crop=MOUTH_REGION, name="mouth_encoder")
             mouth = layers.TimeDistributed(menc, name="mouth_frames")(frames)
             visual = layers.Concatenate(name="face_mouth")([visual, mouth])
+        # faceless steps are zeroed before the temporal convolution, or their features (the encoder's answer to
+        # a blank crop) would leak into their neighbours' through its kernel
+        visual = MaskSteps(name="face_steps")(visual, mask)
         # motion: a temporal convolution sees changes between frames (flicker, mouth movement)
         visual = layers.Conv1D(mc.lstm_units, 3, padding="same", activation="relu", name="visual_temporal")(visual)
         visual = MaskSteps(name="face_mask")(visual, mask)

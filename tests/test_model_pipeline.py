@@ -148,3 +148,23 @@ def test_sync_negatives_swap_voices_of_real_windows(smoke_data):
     fake = (meta["category"] == b"B") & ~partial
     for i in np.nonzero(fake)[0]:
         assert np.array_equal(inputs["audio"][i], own_audio[(meta["path"][i], meta["start"][i])])
+
+
+def test_faceless_frames_do_not_leak_into_their_neighbours():
+    # whatever a faceless frame holds (a blank crop, or garbage), no output may depend on it: the mask zeroes
+    # its features before the temporal convolution, which would otherwise carry them into the next steps
+    model = build_model(CFG)
+    x = _inputs(CFG, n=1)
+    T = CFG.frames_per_window
+    x["mask"][0, T // 2] = 0.0
+    y = _inputs(CFG, n=1, seed=1)
+    other = dict(x, frames=x["frames"].copy())
+    other["frames"][0, T // 2] = y["frames"][0, T // 2]  # only the faceless frame differs
+    a, b = model(x, training=False), model(other, training=False)
+    for h in a:
+        np.testing.assert_allclose(np.asarray(a[h]), np.asarray(b[h]), atol=1e-6, err_msg=h)
+    # and a frame with a face does matter
+    other["mask"] = x["mask"].copy()
+    other["frames"][0, 0] = y["frames"][0, 0]
+    c = model(other, training=False)
+    assert any(not np.allclose(np.asarray(a[h]), np.asarray(c[h]), atol=1e-6) for h in a)
