@@ -79,7 +79,8 @@ build_model(config).summary(line_length=100)
 # %%
 from dfdetect.pseudo_fakes import pseudo_fake_figure  # noqa: E402
 
-pseudo_fake_figure(data, n=2 if SMOKE else 3);
+fig = pseudo_fake_figure(data, n=2 if SMOKE else 3)
+plt.show()
 
 
 # %%
