@@ -673,10 +673,12 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: 2 for usage errors, 0 for --help
         return e.code if isinstance(e.code, int) else (EXIT_USAGE if e.code else EXIT_OK)
+    from dfdetect.errors import remembered_interrupts
     from dfdetect.model_files import ModelFileError
 
     try:
-        return int(args.func(args))
+        with remembered_interrupts():
+            return int(args.func(args))
     except KeyboardInterrupt:
         again = "; rerun the same command to resume" if args.command in RESUMABLE else ""
         print(f"interrupted (Ctrl-C){again}", file=sys.stderr)

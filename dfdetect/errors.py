@@ -13,8 +13,11 @@ keep working.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -57,3 +60,43 @@ def log_traceback(path: str | Path, what: str, text: str) -> Path:
         except OSError:
             continue
     return target  # nowhere writable: still name the intended file
+
+
+# --- Ctrl-C that is not lost ------------------------------------------------------------------------------
+# Python raises KeyboardInterrupt wherever the main thread happens to be when SIGINT arrives. If that is inside a
+# Python callback that C code runs (a library's log callback, say), the exception is printed and dropped, and
+# the command would go on to the end. So the command line also remembers the signal, and long loops call
+# ``checkpoint()`` between their items.
+_interrupted = threading.Event()
+
+
+def _on_sigint(signum, frame) -> None:
+    _interrupted.set()
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def remembered_interrupts():
+    """While active (the main thread only; elsewhere it does nothing), Ctrl-C raises KeyboardInterrupt as usual
+    and is also remembered for ``checkpoint``; the previous handler is restored on exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:  # started with Ctrl-C ignored (nohup, a background job): leave it so
+        yield
+        return
+    _interrupted.clear()
+    signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _interrupted.clear()
+
+
+def checkpoint() -> None:
+    """Raises KeyboardInterrupt if Ctrl-C was pressed since the command started, even if the exception it raised
+    then was swallowed on the way."""
+    if _interrupted.is_set():
+        raise KeyboardInterrupt

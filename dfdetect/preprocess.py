@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from dfdetect.config import Config, FaceConfig, get_config
-from dfdetect.errors import BadArgument, MissingInput, UsageError, log_traceback, one_line
+from dfdetect.errors import BadArgument, MissingInput, UsageError, checkpoint, log_traceback, one_line
 from dfdetect.media import VIDEO_EXTENSIONS, MediaError
 from dfdetect.records import VideoRecord
 
@@ -734,6 +734,7 @@ def preprocess(
             bar.update(1)
             bar.set_postfix(ok=summary.ok, failed=summary.failed, errors=summary.errors, windows=summary.windows,
                             refresh=False)
+            checkpoint()  # a Ctrl-C swallowed inside a library still stops the run between videos
     finally:
         bar.close()
         manifest.close()

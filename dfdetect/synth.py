@@ -881,6 +881,8 @@ def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str
     import pandas as pd
     from tqdm.auto import tqdm
 
+    from dfdetect.errors import checkpoint
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     specs = plan(n, seed, difficulty, silence_shortcut, methods)
@@ -893,10 +895,12 @@ def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str
         with mp.get_context("spawn").Pool(workers) as pool:
             for _ in pool.imap_unordered(_build_one, jobs):
                 bar.update(1)
+                checkpoint()
     else:
         for j in jobs:
             _build_one(j)
             bar.update(1)
+            checkpoint()  # a Ctrl-C swallowed while encoding still stops the build here
     bar.close()
 
     # identity-held-out split: whole identities (all photos' variants of a person) on one side

@@ -350,3 +350,22 @@ def test_real_ctrl_c_then_a_rerun_resumes(tmp_path):
     after = built()
     assert len(after) == 5 and all(after[p] == t for p, t in before.items())  # kept, not built again
     assert not list(out.rglob("*.part.mp4")) and (out / "meta_data.csv").exists()
+
+
+def test_a_ctrl_c_swallowed_on_the_way_still_stops_the_command():
+    """A KeyboardInterrupt raised inside a callback that C code runs is printed and dropped by Python; the
+    command line remembers the signal, and loops stop at their next checkpoint (exit 130)."""
+    import signal as sig
+
+    from dfdetect.errors import checkpoint, remembered_interrupts
+
+    before = sig.getsignal(sig.SIGINT)
+    with remembered_interrupts():
+        try:
+            sig.raise_signal(sig.SIGINT)  # the handler raises ...
+        except KeyboardInterrupt:
+            pass  # ... and something on the way swallows it
+        with pytest.raises(KeyboardInterrupt):
+            checkpoint()  # the next checkpoint does not forget
+    assert sig.getsignal(sig.SIGINT) is before
+    checkpoint()  # a new command starts clean
