@@ -1,7 +1,9 @@
 """Real face photographs that installed packages ship, and simple clips made from them.
 
 No deepfake dataset can be downloaded on every machine, but scikit-image and matplotlib ship real photographs
-of faces. Tests, benchmarks and the built-in benchmark (``dfdetect.synth``) build their clips from these. Also
+of faces: three portraits (``PHOTOS``) and scikit-image's ``lfw_subset()``, 100 small faces of other people
+from Labeled Faces in the Wild (``LFW_BENCHMARK``: those the built-in benchmark uses). Tests, benchmarks and the
+built-in benchmark (``dfdetect.synth``) build their clips from these. Also
 clips with no face at all (``faceless_clip``: a title over clouds, credits, a cartoon, landscape photographs,
 a head seen from behind), on which the face detector must find (almost) nothing.
 """
@@ -18,7 +20,9 @@ import numpy as np
 @cache
 def face_photo(name: str) -> np.ndarray:
     """A real photograph with one frontal face, RGB uint8: ``astronaut`` (scikit-image), ``camera``
-    (scikit-image, greyscale turned RGB) or ``grace_hopper`` (matplotlib)."""
+    (scikit-image, greyscale turned RGB), ``grace_hopper`` (matplotlib) or ``lfwNN`` (``lfw_portrait``)."""
+    if name.startswith("lfw") and name[3:].isdigit():
+        return lfw_portrait(int(name[3:]))
     if name == "astronaut":
         from skimage import data
 
@@ -35,10 +39,34 @@ def face_photo(name: str) -> np.ndarray:
         if img is None:
             raise FileNotFoundError(path)
         return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    raise ValueError(f"unknown photo {name!r}; known: astronaut, camera, grace_hopper")
+    raise ValueError(f"unknown photo {name!r}; known: astronaut, camera, grace_hopper, lfwNN")
 
 
 PHOTOS = ("astronaut", "grace_hopper", "camera")
+
+# scikit-image's lfw_subset(): faces 0-99 (25x25 grey crops of news photographs from Labeled Faces in the Wild,
+# Huang et al. 2007; other people than PHOTOS', though LFW holds several photographs of some people, so two
+# indices may show one person). Faces 0-49 are kept for dfdetect.wild_media's unfamiliar footage; of 50-99,
+# these are the ones MediaPipe finds, with a mouth keypoint, in ``lfw_portrait`` (42 of 50; a test checks).
+LFW_BENCHMARK = (50, 51, 52, 53, 54, 55, 56, 57, 60, 61, 62, 63, 64, 65, 66, 67, 69, 70, 71, 72, 73, 75, 77,
+                 78, 79, 80, 81, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98)
+# who looks like a woman, for the benchmark voice's pitch (a look, not a claim about the person)
+LFW_WOMEN = frozenset({50, 52, 53, 57, 75, 91, 93, 94})
+
+
+@cache
+def lfw_portrait(index: int) -> np.ndarray:
+    """``lfw_subset()[index]`` as a portrait MediaPipe finds: upscaled 4x (cubic) to 100 px and padded by
+    edge replication to 220 px, grey turned RGB uint8."""
+    from skimage import data
+
+    if not 0 <= index < 100:
+        raise ValueError(f"lfw_subset() faces are 0-99, got {index}")
+    face = data.lfw_subset()[index]
+    grey = (np.clip(face, 0.0, 1.0) * 255).astype(np.uint8)
+    big = cv2.resize(grey, (100, 100), interpolation=cv2.INTER_CUBIC)
+    big = cv2.copyMakeBorder(big, 60, 60, 60, 60, cv2.BORDER_REPLICATE)
+    return np.repeat(big[..., None], 3, axis=2)
 
 # Face boxes (x0, y0, x1, y1) in each photo, as MediaPipe's short-range detector finds them (with ROI
 # refinement) at full resolution; used by clip makers to place faces and by tests as ground truth.

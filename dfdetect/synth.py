@@ -69,8 +69,12 @@ Outputs in DIR: the videos (``TYPE/RACE/GENDER/ID/NNNNN.mp4``), ``meta_data.csv`
 (10 values per row under a 9-name header, as the real file has), ``metadata.json`` in LAV-DF's layout
 (``fake_periods``, ``modify_video``, ``modify_audio``; plus AV-Deepfake1M's per-modality
 ``visual_fake_segments`` / ``audio_fake_segments``: the spans where that modality is fake, ``[]`` where it is
-real, ``[[0, duration]]`` where it is fake throughout), and ``splits.csv`` (a split grouped by identity and
-utterance, and an identity-held-out split).
+real, ``[[0, duration]]`` where it is fake throughout), and ``splits.csv``: by default (``faces="people"``,
+45 people: three portraits and 42 LFW faces) the split holds out whole source photographs and utterances,
+70/15/15, so that a test clip's person, words and face-swap source were never in training;
+``split_identity`` equals it. ``faces="photos"`` is the benchmark before that (12 identities from 3
+portraits, split by identity and utterance, every portrait on every side, and an identity-held-out
+``split_identity``).
 """
 
 from __future__ import annotations
@@ -86,7 +90,7 @@ import cv2
 import numpy as np
 from scipy import signal
 
-from dfdetect.sample_media import PHOTOS, face_photo, photo_landmarks
+from dfdetect.sample_media import LFW_BENCHMARK, LFW_WOMEN, PHOTOS, face_photo, photo_landmarks
 
 SR = 16000
 FPS = 25
@@ -354,15 +358,48 @@ class Identity:
 
 GENDERS = {"astronaut": "women", "grace_hopper": "women", "camera": "men"}
 TINTS = [(1.0, 1.0, 1.0), (1.08, 0.98, 0.9), (0.92, 0.98, 1.08)]
+# ``people`` (the default): the three portraits and 42 LFW faces, split by source photograph and utterance, so
+# that every test clip shows a person and says words that no training clip has. ``photos``: the three
+# portraits only (12 identities: each flipped and tinted), split by identity and utterance, so that every
+# photograph is on every side: the benchmark before #13, kept for the learning check, which was calibrated on it.
+FACE_SETS = ("people", "photos")
+SPLIT_SHARES = (0.7, 0.15)  # train, val; the rest is test
 
 
-def identities() -> list[Identity]:
+def identities(faces: str = "people") -> list[Identity]:
+    """The benchmark's identities. The first 12 (the portraits' variants) are the same in every face set, so
+    a spec's ``identity`` index means one face whichever set planned it."""
+    if faces not in FACE_SETS:
+        raise ValueError(f"faces must be one of {', '.join(FACE_SETS)}, got {faces!r}")
     out = []
     for p in PHOTOS:
         for flip in (False, True):
             for tint in TINTS[:2]:
                 out.append(Identity(f"id{len(out):02d}_{p}", p, flip, tint, GENDERS[p]))
+    if faces == "people":
+        for i in LFW_BENCHMARK:  # one variant each: a flip and a tint fixed by the index
+            out.append(Identity(f"id{len(out):02d}_lfw{i}", f"lfw{i}", bool(i % 2), TINTS[i % 3],
+                                "women" if i in LFW_WOMEN else "men"))
     return out
+
+
+def _shares(items: list, rng: np.random.Generator) -> dict:
+    """Each item's split: a shuffle cut at ``SPLIT_SHARES`` (exact counts, unlike a hash per item)."""
+    order = [items[k] for k in rng.permutation(len(items))]
+    n_train = int(round(SPLIT_SHARES[0] * len(order)))
+    n_val = max(1, int(round(SPLIT_SHARES[1] * len(order)))) if len(order) >= 3 else 0
+    return {x: ("train" if k < n_train else "val" if k < n_train + n_val else "test") for k, x in enumerate(order)}
+
+
+def held_out_splits(n: int, seed: int, faces: str = "people") -> tuple[dict[str, str], dict[int, str]]:
+    """The ``people`` benchmark's split of source photographs and of utterances (``n_utterances(n)``)."""
+    photos = sorted({i.photo for i in identities(faces)})
+    rng = np.random.default_rng([seed, 2])  # a stream of its own: the clip draws stay what they were
+    return _shares(photos, rng), _shares(list(range(n_utterances(n))), rng)
+
+
+def n_utterances(n: int) -> int:
+    return max(8, n // 3)
 
 
 @cache
@@ -787,8 +824,11 @@ def partial_segments(rng: np.random.Generator, seconds: float, lead: float,
 
 
 def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool = False,
-         methods: tuple[str, ...] | None = None) -> list[ClipSpec]:
-    """The clip list, deterministic in (n, seed, difficulty, methods). ``silence_shortcut`` reproduces
+         methods: tuple[str, ...] | None = None, faces: str = "people") -> list[ClipSpec]:
+    """The clip list, deterministic in (n, seed, difficulty, methods, faces). Under ``faces="people"`` a
+    clip's utterance, its lip-sync or reenactment driver and its face-swap source all come from its own
+    person's split (``held_out_splits``), so nothing of a test clip was seen in training; ``"photos"`` draws
+    exactly what the benchmark drew before. ``silence_shortcut`` reproduces
     FakeAVCeleb's artefact on purpose (fakes start with 0.3-0.8 s more silence), for the leading-silence
     ablation only. ``methods`` keeps only those kinds (``real``, ``vocoder``, ``faceswap``, ``lipsync``,
     ``desync``, ``faceswap-vocoder``, ``partial``, and the ``UNSEEN_METHODS`` ``reenact``, ``resample``,
@@ -806,7 +846,11 @@ def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool =
         raise ValueError(f"methods must include real and come from {', '.join(ALL_METHODS)}; got {methods!r}")
     strength = DIFFICULTY[difficulty]
     rng = np.random.default_rng(seed)
-    ids = identities()
+    ids = identities(faces)
+    photo_split, utter_split = held_out_splits(n, seed, faces)
+    same_side = {sp: [u for u, x in utter_split.items() if x == sp] for sp in ("train", "val", "test")}
+    people = sorted(photo_split)
+    by_person = {p: [k for k, i in enumerate(ids) if i.photo == p] for p in people}
     total = sum(k[0] for k in kinds) if methods is not None else 1.0  # the full benchmark exactly as before
     counts = [int(round(share / total * n)) for share, *_ in kinds]
     counts[0] += n - sum(counts)
@@ -817,7 +861,7 @@ def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool =
     n_long_real = min(n_real, int(round(n_partial * n_real / (n - n_real)))) if n > n_real else 0
     long_real = set(np.random.default_rng([seed, 1]).choice(n_real, n_long_real, replace=False).tolist())
     specs: list[ClipSpec] = []
-    n_utter = max(8, n // 3)
+    n_utter = n_utterances(n)
     for (_, cat, _, method, mv, ma, _), count in zip(kinds, counts):
         for j in range(count):
             seconds = float(rng.uniform(*SHORT_SECONDS))
@@ -826,15 +870,32 @@ def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool =
             lead = float(rng.uniform(0.0, 0.6))
             if silence_shortcut and cat != "A":
                 lead += float(rng.uniform(0.3, 0.8))
-            ident = int(rng.integers(len(ids)))
-            spec = ClipSpec(index=len(specs), seed=int(rng.integers(1 << 31)), identity=ident,
-                            utterance=int(rng.integers(n_utter)), category=cat, method=method, seconds=seconds,
-                            lead=lead, strength=strength, modify_video=mv, modify_audio=ma)
+            if faces == "photos":
+                ident = int(rng.integers(len(ids)))
+            else:  # every person equally often, whatever their number of variants
+                variants = by_person[people[int(rng.integers(len(people)))]]
+                ident = variants[int(rng.integers(len(variants)))]
+            clip_seed = int(rng.integers(1 << 31))
+            side = photo_split[ids[ident].photo]
+            if faces == "photos":
+                utterance = int(rng.integers(n_utter))
+            else:
+                utterance = same_side[side][int(rng.integers(len(same_side[side])))]
+            spec = ClipSpec(index=len(specs), seed=clip_seed, identity=ident, utterance=utterance, category=cat,
+                            method=method, seconds=seconds, lead=lead, strength=strength, modify_video=mv,
+                            modify_audio=ma)
             if mv and method in ("faceswap", "faceswap-vocoder", "partial"):
                 others = [i for i in range(len(ids)) if ids[i].photo != ids[ident].photo]
+                if faces != "photos":  # the swapped-in face is a person of the same side, where there is one
+                    others = [i for i in others if photo_split[ids[i].photo] == side] or others
                 spec.swap_identity = int(rng.choice(others))
             if method in ("lipsync", "reenact"):
-                spec.mouth_utterance = (spec.utterance + 1 + int(rng.integers(n_utter - 1))) % n_utter
+                if faces == "photos":
+                    spec.mouth_utterance = (spec.utterance + 1 + int(rng.integers(n_utter - 1))) % n_utter
+                else:
+                    drivers = [u for u in same_side[side] if u != utterance] or \
+                        [u for u in range(n_utter) if u != utterance]
+                    spec.mouth_utterance = drivers[int(rng.integers(len(drivers)))]
             if method == "desync":
                 lo = max(0.2, 0.2 + 0.6 * (strength - 0.3) / 0.7 * 0.5)  # 0.2 s at hard and below
                 spec.shift = float(rng.choice([-1, 1]) * rng.uniform(lo, min(1.0, lo + 0.4)))
@@ -873,9 +934,10 @@ def _build_one(args) -> str:
 
 def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str = "medium",
                workers: int | None = None, progress: bool = True, silence_shortcut: bool = False,
-               methods: tuple[str, ...] | None = None) -> Path:
+               methods: tuple[str, ...] | None = None, faces: str = "people") -> Path:
     """Builds the benchmark into ``out_dir`` (resumable: finished clips are kept). Returns ``meta_data.csv``.
-    ``silence_shortcut`` builds the deliberately flawed variant used by ``bench/silence_ablation.py``."""
+    ``silence_shortcut`` builds the deliberately flawed variant used by ``bench/silence_ablation.py``;
+    ``faces`` is one of ``FACE_SETS`` (``plan``)."""
     import multiprocessing as mp
 
     import pandas as pd
@@ -885,9 +947,8 @@ def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    specs = plan(n, seed, difficulty, silence_shortcut, methods)
-    ids = identities()
-    _ = [photo_landmarks(p) for p in PHOTOS]  # detect once here, not in every worker
+    specs = plan(n, seed, difficulty, silence_shortcut, methods, faces)
+    ids = identities(faces)
     workers = workers or min(os.cpu_count() or 1, 8)
     jobs = [(s, str(out), seed) for s in specs]
     bar = tqdm(total=len(jobs), unit="clip", desc="synth", disable=not progress, dynamic_ncols=True)
@@ -903,9 +964,12 @@ def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str
             checkpoint()  # a Ctrl-C swallowed while encoding still stops the build here
     bar.close()
 
-    # identity-held-out split: whole identities (all photos' variants of a person) on one side
-    people = sorted({i.photo for i in ids})
-    held = {people[seed % len(people)]: "test", people[(seed + 1) % len(people)]: "val"}
+    if faces == "photos":
+        # identity-held-out split: whole identities (all photos' variants of a person) on one side
+        people = sorted({i.photo for i in ids})
+        held = {people[seed % len(people)]: "test", people[(seed + 1) % len(people)]: "val"}
+    else:  # the split itself holds out people (and utterances)
+        held, _ = held_out_splits(n, seed, faces)
     rows, lav, splits = [], [], []
     for s in specs:
         ident = ids[s.identity]
@@ -918,7 +982,7 @@ def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str
         segs = [[round(a, 3), round(b, 3)] for a, b in s.segments]
         periods = segs or (whole if (s.modify_audio or s.modify_video) else [])
         group = f"{ident.name}/u{s.utterance:03d}"
-        split = _split_of(group, seed)
+        split = _split_of(group, seed) if faces == "photos" else held[ident.photo]
         lav.append({"file": rel, "n_fakes": len(periods), "fake_periods": periods, "duration": round(s.seconds, 3),
                     "original": None, "modify_video": bool(s.modify_video), "modify_audio": bool(s.modify_audio),
                     "split": split, "video_frames": int(round(s.seconds * FPS)),
@@ -939,7 +1003,7 @@ def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str
     (out / "metadata.json").write_text(json.dumps(lav, indent=1))
     pd.DataFrame(splits).to_csv(out / "splits.csv", index=False)
     (out / "synth.json").write_text(json.dumps({"n": n, "seed": seed, "difficulty": difficulty,
-                                                "silence_shortcut": silence_shortcut,
+                                                "silence_shortcut": silence_shortcut, "faces": faces,
                                                 "methods": list(methods) if methods else None,
                                                 "specs": [asdict(s) for s in specs]}, indent=1))
     return meta

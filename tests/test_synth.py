@@ -262,8 +262,8 @@ def test_a_rendered_short_segment_swaps_exactly_its_frames(tmp_path, monkeypatch
 
 # --- Unseen manipulation families and the extreme level (#13) ---------------------------------------------
 
-# sha256 of the default plans' specs, taken before the unseen methods and ``extreme`` existed: README figures
-# were measured on these benchmarks, so they must never change.
+# sha256 of the three portraits' plans (``faces="photos"``, the default before #13), taken before the unseen
+# methods and ``extreme`` existed: figures were measured on these benchmarks, so they must never change.
 DEFAULT_PLANS = {
     (40, 3, "medium"): "278127553f1a5fad19a4dffd4aa69ae18d6433a4cf74f6b0118f9805d31c2765",
     (400, 0, "easy"): "50b3e71bf17aa5665db96504fdad1d4cc8798765e3e8ac6398d7384d2853035f",
@@ -280,15 +280,26 @@ def _plan_hash(specs) -> str:
     return hashlib.sha256(json.dumps([asdict(s) for s in specs], sort_keys=True).encode()).hexdigest()
 
 
+# sha256 of the default plans (``faces="people"``: people and utterances held out), taken when it became the
+# default (#13): the README's tables were re-measured on these.
+PEOPLE_PLANS = {
+    (40, 3, "medium"): "c598263a47cefc19325a0d95a61388bef48f476b81ee6d9deba8b02cd7173b8e",
+    (400, 0, "medium"): "a09ffab9a83f816dac8167ba6e1e8b40f7dfd14de181974f18e07d3fde5ca68a",
+    (400, 0, "hard"): "6782cab5cb98e719b4ffeb7c399c05384301c0a37b0c3abf1012dc14cd9f9319",
+}
+
+
 def test_the_default_plan_is_byte_for_byte_what_it_was():
+    for (n, seed, difficulty), digest in PEOPLE_PLANS.items():
+        assert _plan_hash(plan(n, seed, difficulty)) == digest, (n, seed, difficulty)
     for (n, seed, difficulty), digest in DEFAULT_PLANS.items():
-        specs = plan(n, seed, difficulty)
+        specs = plan(n, seed, difficulty, faces="photos")
         assert _plan_hash(specs) == digest, (n, seed, difficulty)
         assert not {s.method for s in specs} & set(UNSEEN_METHODS)
     assert METHODS == ("real", "vocoder", "faceswap", "lipsync", "desync", "faceswap-vocoder", "partial")
     assert UNSEEN_METHODS == ("reenact", "resample", "lpc") and ALL_METHODS == METHODS + UNSEEN_METHODS
     # naming only default kinds leaves the unseen ones out too, and draws what it drew before
-    assert _plan_hash(plan(90, 1, methods=("real", "vocoder", "lipsync"))) == \
+    assert _plan_hash(plan(90, 1, methods=("real", "vocoder", "lipsync"), faces="photos")) == \
         "4d50a19e3de13e66ba62439c31f4664d103edc4ad2ec44b19b640e62991b4f71"
 
 
@@ -523,3 +534,58 @@ def test_evaluation_reports_the_unseen_methods_apart():
     assert group_key({"method": "lpc", "category": "B"}) == "B-lpc"
     assert group_key({"method": "lipsync", "category": "C"}) == "C-lipsync"
     assert group_key({"method": "faceswap", "category": "C"}) == "C"
+
+
+# --- The held-out split (#13): people and utterances on one side only ---------------------------------------
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_people_and_utterances_never_cross_splits(seed):
+    from collections import Counter
+
+    from dfdetect.synth import held_out_splits, n_utterances
+
+    specs = plan(400, seed)
+    ids = identities()
+    photo_split, utter_split = held_out_splits(400, seed)
+    assert Counter(photo_split.values()) == {"train": 31, "val": 7, "test": 7}  # of 45 people
+    assert len(utter_split) == n_utterances(400)
+    sides = Counter()
+    for s in specs:
+        side = photo_split[ids[s.identity].photo]
+        sides[side, s.category == "A"] += 1
+        assert utter_split[s.utterance] == side, s
+        if s.mouth_utterance >= 0:  # the lip-sync / reenactment driver's words were never on another side
+            assert utter_split[s.mouth_utterance] == side and s.mouth_utterance != s.utterance
+        if s.swap_identity >= 0:  # the swapped-in face too
+            assert photo_split[ids[s.swap_identity].photo] == side
+            assert ids[s.swap_identity].photo != ids[s.identity].photo
+    # every side has real and fake clips, in about the split's shares (people are drawn equally often)
+    for side, share in (("train", 31 / 45), ("val", 7 / 45), ("test", 7 / 45)):
+        n_side = sides[side, True] + sides[side, False]
+        assert sides[side, True] >= 5 and sides[side, False] >= 20 and abs(n_side / 400 - share) < 0.06, sides
+
+
+def test_people_split_is_written_and_read_as_the_split(bench):
+    with open(bench / "splits.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert all(r["split"] == r["split_identity"] for r in rows)
+    side_of = {}
+    for r in rows:  # a person (all variants of one source photograph) is on one side
+        photo = r["identity"].split("_", 1)[1]
+        assert side_of.setdefault(photo, r["split"]) == r["split"], photo
+    assert any(p.startswith("lfw") for p in side_of) and len(set(side_of.values())) == 3
+
+
+def test_the_benchmarks_lfw_faces_are_found_with_a_mouth(detector):
+    """Every LFW face the benchmark uses is one MediaPipe finds, with the mouth keypoint the clips are
+    animated from; wild_media's unfamiliar footage uses none of them."""
+    from dfdetect.sample_media import LFW_BENCHMARK, face_photo
+    from dfdetect.wild_media import LFW_FACES
+
+    assert len(LFW_BENCHMARK) == 42 and not set(LFW_BENCHMARK) & set(LFW_FACES)
+    for i in LFW_BENCHMARK:
+        found = detector.detect(face_photo(f"lfw{i}"))
+        assert found and found[0].mouth is not None, i
+        x0, y0, x1, y1 = found[0].box
+        mx, my = found[0].mouth
+        assert x0 < mx < x1 and (y0 + y1) / 2 < my < y1, i  # the mouth is in the lower half of the face
