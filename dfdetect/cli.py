@@ -141,7 +141,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise UsageError(f"--methods: {e}") from None
     meta = synthesize(args.out, n=args.n, seed=args.seed, difficulty=args.difficulty, workers=args.workers,
-                      progress=not args.no_progress, silence_shortcut=args.silence_shortcut, methods=methods)
+                      progress=not args.no_progress, silence_shortcut=args.silence_shortcut, methods=methods,
+                      faces=args.faces)
     kinds = f", {','.join(methods)}" if methods else ""
     print(f"{args.n} clips ({args.difficulty}{kinds}) -> {meta.parent}\n  {meta}"
           f"\n  {meta.parent / 'metadata.json'}\n  {meta.parent / 'splits.csv'}")
@@ -493,6 +494,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "reenact (face reenactment driven by another utterance), resample (face region "
                           "resampled and double-JPEG-compressed), lpc (LPC-resynthesised voice). "
                           "Example: --methods real,reenact,resample,lpc")
+    syn.add_argument("--faces", choices=("people", "photos"), default="people",
+                     help="people (default): 45 people (3 portraits, 42 LFW faces), the split holding out "
+                          "whole people and utterances; photos: the 3 portraits only, every one on every side "
+                          "(the benchmark before the held-out split)")
     syn.add_argument("--workers", type=int, help="processes (default: one per core)")
     syn.add_argument("--no-progress", action="store_true")
     syn.add_argument("--silence-shortcut", action="store_true",
