@@ -137,6 +137,10 @@ class ModelConfig:
         filters: channels of the small frame encoder's stages.
         mouth_stream: add a second visual stream on the mouth region of the face crop.
         mouth_size: side of the mouth crop.
+        mouth_crop: ``keypoints``: the mouth stream's patch follows the face detector's mouth keypoint in
+            every frame (``MouthCrop``; the model then takes a ``mouth`` input, ``(T, 2)``); ``fixed``: a fixed
+            region of the face crop (rows 0.55-0.95, columns 0.2-0.8), which drifts off the lips as the head
+            moves in an unaligned crop.
         n_mels, mel_hop: log-mel features computed inside the model (hop in samples).
         audio_filters: channels of the spectrogram CNN's stages.
         sync_dim, sync_lags: projection size and lags (in frames, each way) of the audio-visual correlation.
@@ -160,6 +164,7 @@ class ModelConfig:
     filters: tuple[int, ...] = (24, 48, 96)
     mouth_stream: bool = True
     mouth_size: int = 32
+    mouth_crop: str = "fixed"
     n_mels: int = 64
     mel_hop: int = 160
     audio_filters: tuple[int, ...] = (24, 48, 96)

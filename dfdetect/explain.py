@@ -48,7 +48,7 @@ def encoder_maps(encoder, frames: np.ndarray) -> np.ndarray:
 
 
 def grad_cam(model, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray, head: str = "fake",
-             target: str = "predicted", threshold: float = 0.5) -> dict:
+             target: str = "predicted", threshold: float = 0.5, mouth: np.ndarray | None = None) -> dict:
     """Grad-CAM of one window (TensorFlow backend) for the evidence that ``head`` is fake (``target="fake"``),
     that it is real (``"real"``: the negative gradient), or for whichever the score says (``"predicted"``,
     against ``threshold``): a map of a real verdict's evidence is as useful as a fake one's, and a fake map of a
@@ -64,8 +64,11 @@ def grad_cam(model, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray, hea
 
     names = [n for n in ("face_frames", "mouth_frames", "logmel") if _layer(model, n) is not None]
     probe = keras.Model(model.input, [model.get_layer(n).output for n in names] + [model.output[head]])
-    inputs = {"frames": tf.constant(frames[None]), "audio": tf.constant(audio[None].astype(np.float32)),
-              "mask": tf.constant(mask[None].astype(np.float32))}
+    from dfdetect.model import model_inputs
+
+    inputs = model_inputs(model.input, tf.constant(frames[None]), tf.constant(audio[None].astype(np.float32)),
+                          tf.constant(mask[None].astype(np.float32)),
+                          None if mouth is None else tf.constant(mouth[None].astype(np.float32)))
     with tf.GradientTape() as tape:
         tape.watch(inputs["audio"])  # records the ops between the (constant) log-mel and the first weights
         *feats, out = probe(inputs, training=False)
@@ -86,14 +89,23 @@ def grad_cam(model, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray, hea
         if name not in names:
             continue
         enc = model.get_layer(name).layer
-        maps = encoder_maps(enc, frames)  # (T, h, w, C)
+        crop = _layer(model, "mouth_crop") if stream == "mouth" else None
+        if crop is not None:  # the mouth stream saw patches around each frame's mouth keypoint
+            track = np.asarray(inputs["mouth"], np.float32)[0]
+            seen = crop(frames[None], track[None]).numpy()[0]
+            boxes = np.round(crop.boxes(track, H, W)).astype(int)
+        else:
+            seen, boxes = frames, None
+        maps = encoder_maps(enc, seen)  # (T, h, w, C)
         g = sign * grads[name].numpy()[0]  # (T, C): d score / d pooled feature = Grad-CAM's channel weights x h*w
         cam = np.maximum(np.einsum("thwc,tc->thw", maps, g), 0) / (maps.shape[1] * maps.shape[2])
         # a keras.applications backbone sees the whole crop
         t0, t1, x0, x1 = enc.crop_box(H, W) if hasattr(enc, "crop_box") else (0, H, 0, W)
         heat = np.zeros((T, H, W), np.float32)
         for t in range(T):
-            heat[t, t0:t1, x0:x1] = cv2.resize(cam[t], (x1 - x0, t1 - t0), interpolation=cv2.INTER_LINEAR)
+            if boxes is not None:
+                t0, t1, x0, x1 = boxes[t]
+            _paste(heat[t], cv2.resize(cam[t], (x1 - x0, t1 - t0), interpolation=cv2.INTER_LINEAR), t0, x0)
         heat *= (mask > 0)[:, None, None]
         totals[stream] = float(cam[mask > 0].sum()) if (mask > 0).any() else 0.0
         top = heat.max()
@@ -104,6 +116,15 @@ def grad_cam(model, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray, hea
         result["logmel"] = feats["logmel"].numpy()[0]
         result["saliency"] = np.abs(grads["logmel"].numpy()[0])
     return result
+
+
+def _paste(canvas: np.ndarray, patch: np.ndarray, y: int, x: int) -> None:
+    """Puts ``patch`` with its top-left corner at (y, x), clipped to ``canvas``, in place."""
+    h, w = patch.shape[:2]
+    H, W = canvas.shape[:2]
+    y0, x0, y1, x1 = max(0, y), max(0, x), min(H, y + h), min(W, x + w)
+    if y1 > y0 and x1 > x0:
+        canvas[y0:y1, x0:x1] = patch[y0 - y:y1 - y, x0 - x:x1 - x]
 
 
 def overlay(frame: np.ndarray, heat: np.ndarray) -> np.ndarray:
@@ -118,7 +139,8 @@ def explain_window(model, window, out_dir: str | Path, name: str, sample_rate: i
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     mask = window.mask.astype(np.float32)
-    cam = grad_cam(model, window.frames, window.audio, mask, threshold=threshold)
+    cam = grad_cam(model, window.frames, window.audio, mask, threshold=threshold,
+                   mouth=getattr(window, "mouth", None))
     files = []
     if cam["heat"]:
         T = len(window.frames)

@@ -49,17 +49,27 @@ def serving_signature(model, config: Config):
 
     full = with_embedding(model)
 
-    @tf.function(input_signature=[tf.TensorSpec((None, T, C, C, 3), tf.uint8, name="frames"),
-                                  tf.TensorSpec((None, S), tf.float32, name="audio"),
-                                  tf.TensorSpec((None, T), tf.float32, name="mask")])
-    def serve(frames, audio, mask):
-        out = full({"frames": frames, "audio": audio, "mask": mask}, training=False)
+    def outputs(inputs):
+        out = full(inputs, training=False)
         res = {h: tf.reshape(tf.cast(out[h], tf.float32), [-1]) for h in HEADS}
         res["embedding"] = tf.cast(out["embedding"], tf.float32)
         for h in FRAME_HEADS:
             if h in out:
                 res[h] = tf.reshape(tf.cast(out[h], tf.float32), [-1, T])
         return res
+
+    specs = [tf.TensorSpec((None, T, C, C, 3), tf.uint8, name="frames"),
+             tf.TensorSpec((None, S), tf.float32, name="audio"), tf.TensorSpec((None, T), tf.float32, name="mask")]
+    if "mouth" in model.input:  # the mouth track (x, y per frame, -1 where unknown) the mouth crop follows
+        @tf.function(input_signature=[*specs, tf.TensorSpec((None, T, 2), tf.float32, name="mouth")])
+        def serve_mouth(frames, audio, mask, mouth):
+            return outputs({"frames": frames, "audio": audio, "mask": mask, "mouth": mouth})
+
+        return serve_mouth
+
+    @tf.function(input_signature=specs)
+    def serve(frames, audio, mask):
+        return outputs({"frames": frames, "audio": audio, "mask": mask})
 
     return serve
 

@@ -103,7 +103,8 @@ def probe_inputs(config, n: int = 2) -> dict[str, np.ndarray]:
     audio = np.stack([0.1 * np.sin(2 * np.pi * (150 + 50 * i) * t) + 0.01 * rng.standard_normal(S)
                       for i in range(n)]).astype(np.float32)
     mask = np.ones((n, T), np.float32)
-    return {"frames": frames, "audio": audio, "mask": mask}
+    mouth = np.tile(np.array([0.5, 0.75], np.float32), (n, T, 1))
+    return {"frames": frames, "audio": audio, "mask": mask, "mouth": mouth}
 
 
 @dataclass
@@ -338,7 +339,10 @@ def cross_fitted_part_distances(x: np.ndarray, table, parts: list[tuple[str, int
 
 def probe_embedding(model, config) -> np.ndarray:
     """The model's embedding of ``probe_inputs(config)`` (see ``Reference.check_probe``)."""
-    out = with_embedding(model).predict_on_batch(probe_inputs(config))
+    from dfdetect.model import model_inputs
+
+    model = with_embedding(model)
+    out = model.predict_on_batch(model_inputs(model.input, **probe_inputs(config)))
     return np.asarray(out["embedding"], np.float64)
 
 

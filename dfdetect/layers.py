@@ -495,3 +495,86 @@ class MaskedMean(layers.Layer):
 
     def compute_output_shape(self, x_shape, valid_shape=None):
         return (x_shape[0], x_shape[2])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MouthCrop(layers.Layer):
+    """Cuts the mouth out of every face crop of a window where the face detector put the mouth keypoint, so
+    that the mouth stream sees the lips wherever the (unaligned) crop put them: a fixed region of the crop
+    drifts off the lips as the head turns, tilts or the box jitters.
+
+    The patch is ``extent`` of the crop (height, width) around the keypoint, sampled bilinearly to ``size`` x
+    ``size`` (clamped at the crop's edges). A step whose keypoint is unknown (negative, as the shards store it)
+    takes the fixed region's centre ``fallback``.
+
+    Args:
+        size: side of the output patch in pixels.
+        extent: ``(height, width)`` of the patch as a share of the crop's.
+        fallback: ``(x, y)`` centre, as a share of the crop, where the keypoint is unknown.
+
+    Call arguments:
+        frames: ``(batch, steps, H, W, channels)`` crops (any numeric dtype, 0-255).
+        mouth: ``(batch, steps, 2)`` the mouth keypoint ``(x, y)`` as a share of the crop, -1 if unknown.
+
+    Returns:
+        ``(batch, steps, size, size, channels)`` float32 pixels, 0-255.
+
+    Example:
+        >>> frames = np.zeros((1, 2, 8, 8, 1), "float32")
+        >>> frames[0, :, 6, 2] = 255.0  # a bright pixel where the mouth is in the first frame
+        >>> out = MouthCrop(size=2, extent=(0.25, 0.25))(frames, np.array([[[0.3125, 0.8125], [-1, -1]]], "float32"))
+        >>> tuple(out.shape), float(keras.ops.convert_to_numpy(out)[0, 0].max()) > 0
+        ((1, 2, 2, 2, 1), True)
+    """
+
+    def __init__(self, size: int = 32, extent: tuple[float, float] = (0.4, 0.6),
+                 fallback: tuple[float, float] = (0.5, 0.75), **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.size = int(size)
+        self.extent = (float(extent[0]), float(extent[1]))
+        self.fallback = (float(fallback[0]), float(fallback[1]))
+
+    def call(self, frames, mouth):
+        shape = ops.shape(frames)
+        H, W, C = frames.shape[2], frames.shape[3], frames.shape[4]
+        n = shape[0] * shape[1]
+        flat = ops.reshape(ops.cast(frames, "float32"), (n, H * W, C))
+        mouth = ops.reshape(ops.cast(mouth, "float32"), (n, 2))
+        known = ops.all(mouth >= 0.0, axis=-1, keepdims=True)
+        centre = ops.where(known, mouth, ops.convert_to_tensor(self.fallback, "float32")[None])
+        # sample centres of the patch's pixels, in input pixels (pixel k covers [k, k + 1))
+        grid = (ops.arange(self.size, dtype="float32") + 0.5) / self.size - 0.5
+        ys = (centre[:, 1:2] + grid[None] * self.extent[0]) * H - 0.5  # (n, size)
+        xs = (centre[:, 0:1] + grid[None] * self.extent[1]) * W - 0.5
+        ys = ops.clip(ys, 0.0, H - 1.0)
+        xs = ops.clip(xs, 0.0, W - 1.0)
+        y0, x0 = ops.floor(ys), ops.floor(xs)
+        wy, wx = ys - y0, xs - x0
+        y0, x0 = ops.cast(y0, "int32"), ops.cast(x0, "int32")
+        y1, x1 = ops.minimum(y0 + 1, H - 1), ops.minimum(x0 + 1, W - 1)
+
+        def gather(yy, xx):
+            idx = ops.reshape(yy[:, :, None] * W + xx[:, None, :], (n, self.size * self.size, 1))
+            return ops.take_along_axis(flat, ops.repeat(idx, C, axis=-1), axis=1)
+
+        wy = ops.reshape(ops.repeat(wy[:, :, None], self.size, axis=2), (n, self.size * self.size, 1))
+        wx = ops.reshape(ops.repeat(wx[:, None, :], self.size, axis=1), (n, self.size * self.size, 1))
+        top = gather(y0, x0) * (1.0 - wx) + gather(y0, x1) * wx
+        bottom = gather(y1, x0) * (1.0 - wx) + gather(y1, x1) * wx
+        out = top * (1.0 - wy) + bottom * wy
+        return ops.reshape(out, (shape[0], shape[1], self.size, self.size, C))
+
+    def boxes(self, mouth: np.ndarray, height: int, width: int) -> np.ndarray:
+        """``(..., 4)`` pixel boxes ``(y0, y1, x0, x1)`` each step's patch covers (numpy; for heat maps)."""
+        m = np.asarray(mouth, np.float32)
+        known = (m >= 0).all(-1, keepdims=True)
+        c = np.where(known, m, np.asarray(self.fallback, np.float32))
+        y0 = (c[..., 1] - self.extent[0] / 2) * height
+        x0 = (c[..., 0] - self.extent[1] / 2) * width
+        return np.stack([y0, y0 + self.extent[0] * height, x0, x0 + self.extent[1] * width], -1)
+
+    def compute_output_shape(self, frames_shape, mouth_shape):
+        return (frames_shape[0], frames_shape[1], self.size, self.size, frames_shape[4])
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "extent": self.extent, "fallback": self.fallback}

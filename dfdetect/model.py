@@ -2,6 +2,7 @@
 
     frames (T,H,W,3) uint8 ──TimeDistributed(FrameEncoder)──┐ face
                            └─TimeDistributed(FrameEncoder, mouth region)─┐ mouth
+    mouth (T,2) keypoint ──┘ (model.mouth_crop="keypoints": MouthCrop cuts the region around the keypoint)
     mask (T,)  ── zeroes steps without a face (before and after the temporal convolution)   │
     audio (S,) float32 ── LogMelSpectrogram ── SpectrogramEncoder ── ResampleTime(T) ── one step per frame
     aligned fusion: [face+mouth, audio, SyncCorrelation(mouth, audio)] per step ── BiLSTM ── AttentionPooling
@@ -28,6 +29,7 @@ from dfdetect.layers import (
     LaggedCorrelation,
     LogMelSpectrogram,
     MaskSteps,
+    MouthCrop,
     ResampleTime,
     SpectrogramEncoder,
     SyncCorrelation,
@@ -36,6 +38,26 @@ from dfdetect.layers import (
 HEADS = ("fake", "video_fake", "audio_fake", "av_mismatch")
 FRAME_HEADS = ("frame_fake", "frame_video", "frame_audio")  # rows of dfdetect.shards.FRAME_MODALITIES
 MOUTH_REGION = (0.55, 0.95, 0.2, 0.8)  # of the aligned face crop: (top, bottom, left, right)
+MOUTH_CROPS = ("fixed", "keypoints")
+
+
+def input_names(config: Config) -> tuple[str, ...]:
+    """The inputs ``build_model(config)`` takes: frames, audio and mask, and the mouth track when the mouth
+    stream follows the keypoints."""
+    mc = config.model
+    follows = mc.mouth_stream and mc.mouth_crop == "keypoints" and mc.modality in ("both", "video")
+    return ("frames", "audio", "mask", "mouth") if follows else ("frames", "audio", "mask")
+
+
+def model_inputs(names, frames, audio, mask, mouth=None) -> dict:
+    """The input dict for a model taking ``names`` (``model.input`` keys or a signature's): a missing mouth
+    track is "unknown" (-1) in every step, which ``MouthCrop`` reads as the fixed region."""
+    import numpy as np
+
+    values = {"frames": frames, "audio": audio, "mask": mask}
+    if "mouth" in names:
+        values["mouth"] = mouth if mouth is not None else np.full((*np.shape(mask), 2), -1.0, np.float32)
+    return {k: values[k] for k in names}
 
 
 def _backbone(name: str, size: int, weights: str | None) -> keras.Model:
@@ -54,11 +76,16 @@ def build_model(config: Config) -> keras.Model:
         raise ValueError(f"model.modality must be both, video or audio, got {mc.modality!r}")
     if mc.fusion not in ("aligned", "late"):
         raise ValueError(f"model.fusion must be aligned or late, got {mc.fusion!r}")
+    if mc.mouth_crop not in MOUTH_CROPS:
+        raise ValueError(f"model.mouth_crop must be fixed or keypoints, got {mc.mouth_crop!r}")
     T, S, C = config.frames_per_window, config.samples_per_window, config.faces.crop_size
 
     frames = keras.Input((T, C, C, 3), dtype="uint8", name="frames")
     audio = keras.Input((S,), dtype="float32", name="audio")
     mask = keras.Input((T,), dtype="float32", name="mask")
+    inputs = {"frames": frames, "audio": audio, "mask": mask}
+    if "mouth" in input_names(config):
+        inputs["mouth"] = keras.Input((T, 2), dtype="float32", name="mouth")
     use_v, use_a = mc.modality in ("both", "video"), mc.modality in ("both", "audio")
 
     visual = mouth = aud = None
@@ -69,7 +96,14 @@ def build_model(config: Config) -> keras.Model:
             inner = _backbone(mc.frame_encoder, mc.face_size, mc.backbone_weights)
             enc = keras.Sequential([layers.Resizing(mc.face_size, mc.face_size), inner], name="face_encoder")
         visual = layers.TimeDistributed(enc, name="face_frames")(frames)
-        if mc.mouth_stream:
+        if mc.mouth_stream and "mouth" in inputs:
+            top, bottom, left, right = MOUTH_REGION
+            patches = MouthCrop(mc.mouth_size, extent=(bottom - top, right - left),
+                                fallback=((left + right) / 2, (top + bottom) / 2), name="mouth_crop")(
+                frames, inputs["mouth"])
+            menc = FrameEncoder(mc.filters[:2], size=mc.mouth_size, name="mouth_encoder")
+            mouth = layers.TimeDistributed(menc, name="mouth_frames")(patches)
+        elif mc.mouth_stream:
             menc = FrameEncoder(mc.filters[:2], size=mc.mouth_size, crop=MOUTH_REGION, name="mouth_encoder")
             mouth = layers.TimeDistributed(menc, name="mouth_frames")(frames)
             visual = layers.Concatenate(name="face_mouth")([visual, mouth])
@@ -129,4 +163,4 @@ def build_model(config: Config) -> keras.Model:
         outputs.update({h: layers.Dense(1, activation="sigmoid", dtype="float32", name=h)(steps)
                         for h in FRAME_HEADS})
     name = f"dfdetect_{mc.modality}_{mc.fusion}"
-    return keras.Model({"frames": frames, "audio": audio, "mask": mask}, outputs, name=name)
+    return keras.Model(inputs, outputs, name=name)

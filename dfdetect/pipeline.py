@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from dfdetect.config import Config
 from dfdetect.errors import MissingInput
-from dfdetect.model import FRAME_HEADS, HEADS
+from dfdetect.model import FRAME_HEADS, HEADS, input_names
 from dfdetect.shards import FRAME_MODALITIES, feature_spec
 
 
@@ -100,11 +100,11 @@ def _parse(config: Config, serialized):
     return {"frames": frames, "audio": audio, "mask": mask, "mouth": mouth}, labels, meta
 
 
-MODEL_INPUTS = ("frames", "audio", "mask")
 
 
 def augment_window(inputs, seed):
-    """Label-preserving augmentation: one flip / colour change / crop for all frames, audio gain + noise."""
+    """Label-preserving augmentation: one flip / colour change / crop for all frames (the mouth track moved
+    with them), audio gain + noise."""
     frames = inputs["frames"]
     T, H, W = tf.shape(frames)[0], tf.shape(frames)[1], tf.shape(frames)[2]
     s = tf.random.experimental.stateless_split(seed, 6)
@@ -128,7 +128,13 @@ def augment_window(inputs, seed):
     snr_db = 30.0 + 20.0 * a[1]
     noise = tf.random.stateless_normal(tf.shape(audio), tf.random.experimental.stateless_fold_in(s[5], 1))
     audio = audio * gain + noise * rms * gain * tf.pow(10.0, -snr_db / 20.0)
-    return {"frames": frames, "audio": audio, "mask": inputs["mask"]}
+    out = {"frames": frames, "audio": audio, "mask": inputs["mask"]}
+    if "mouth" in inputs:  # where the crop put the mouth: u = (x - left) / (right - left), v likewise
+        m = inputs["mouth"]
+        known = tf.reduce_all(m >= 0.0, axis=-1, keepdims=True)
+        moved = tf.stack([(m[:, 0] - box[1]) / (box[3] - box[1]), (m[:, 1] - box[0]) / (box[2] - box[0])], -1)
+        out["mouth"] = tf.where(known, tf.clip_by_value(moved, 0.0, 1.0), m)
+    return out
 
 
 def sync_negative(item, other, seed, probability: float):
@@ -312,8 +318,10 @@ def make_dataset(
 
         ds = ds.map(strip)
 
+    names = input_names(config)
+
     def finish(inputs, labels, meta):
-        inputs = {k: inputs[k] for k in MODEL_INPUTS}
+        inputs = {k: inputs[k] for k in names}
         targets, weights = _targets_and_weights(labels, balance, head_weights, training and tc.invert_labels,
                                                 tc.frame_weight, tc.boundary_weight if training else 0.0,
                                                 tc.boundary_frames)

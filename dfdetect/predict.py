@@ -153,14 +153,17 @@ class Detector:
                 raise MissingInput(f"{self.model_dir / 'saved_model'} not found: export the run again")
             self._serving = tf.saved_model.load(str(self.model_dir / "saved_model")).signatures["serving_default"]
             has_embedding = "embedding" in self._serving.structured_outputs
+        # what the model takes: frames, audio and mask, and the mouth track when its mouth crop follows it
+        self.input_names = tuple(self.model.input) if self.model is not None else \
+            tuple(self._serving.structured_input_signature[1])
         self.batch_size = batch_size
         # Familiarity: the training data's statistics, refused when they belong to another model.
         self.reference = Reference.load(self.model_dir) if has_embedding else None
         self.notice = "" if self.reference is not None else NOTICE_NO_REFERENCE
         if self.reference is not None:
             probe = probe_inputs(self.config)
-            self.reference.check_probe(self.score_windows(probe["frames"], probe["audio"], probe["mask"])
-                                       ["embedding"], str(self.model_dir / "familiarity.npz"))
+            self.reference.check_probe(self.score_windows(**probe)["embedding"],
+                                       str(self.model_dir / "familiarity.npz"))
         if self.notice:
             (notify or (lambda m: print(f"notice: {m}", file=sys.stderr)))(self.notice)
         self.faces = FaceDetector(self.config.faces)
@@ -174,16 +177,21 @@ class Detector:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def score_windows(self, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+    def score_windows(self, frames: np.ndarray, audio: np.ndarray, mask: np.ndarray,
+                      mouth: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """The four heads' scores ``(n,)``, the frame heads' ``(n, T)`` when the model has them, and, when the
-        model exposes it, the pooled ``embedding`` ``(n, d)``."""
+        model exposes it, the pooled ``embedding`` ``(n, d)``. ``mouth`` ``(n, T, 2)`` is the mouth track,
+        read by a model whose mouth crop follows it (unknown, -1, where not given)."""
+        from dfdetect.model import model_inputs
+
+        inputs = model_inputs(self.input_names, np.asarray(frames, np.uint8), np.asarray(audio, np.float32),
+                              np.asarray(mask, np.float32), None if mouth is None else np.asarray(mouth, np.float32))
         if self.fmt == "saved_model":
             import tensorflow as tf
 
-            out = self._serving(frames=tf.constant(frames, tf.uint8), audio=tf.constant(audio, tf.float32),
-                                mask=tf.constant(mask, tf.float32))
+            out = self._serving(**{k: tf.constant(v) for k, v in inputs.items()})
         else:
-            out = self.model.predict_on_batch({"frames": frames, "audio": audio, "mask": mask})
+            out = self.model.predict_on_batch(inputs)
         res = {h: np.asarray(out[h], np.float32).reshape(-1) for h in HEADS}
         for h in FRAME_HEADS:
             if h in out:
@@ -211,7 +219,8 @@ class Detector:
             if not batch:
                 return
             s = self.score_windows(np.stack([w.frames for w in batch]), np.stack([w.audio for w in batch]),
-                                   np.stack([w.mask.astype(np.float32) for w in batch]))
+                                   np.stack([w.mask.astype(np.float32) for w in batch]),
+                                   np.stack([w.mouth for w in batch]))
             for h in HEADS:
                 scores[h].extend(s[h].tolist())
             for h in FRAME_HEADS:
