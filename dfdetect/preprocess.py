@@ -56,14 +56,23 @@ WINDOW_COLUMNS = ["video_id", "path", "index", "start", "face_ratio", "audio_rat
 # ---------------------------------------------------------------------------------------------------------
 
 def video_id(path: str) -> str:
-    """A stable id for a video: its stem plus a short hash of its absolute path."""
+    """A stable id for a video: its stem plus a short hash of its absolute path (a URL such as ``gs://...``
+    as written: resolving it against this machine's folder would give each Beam worker another id)."""
     p = Path(path)
-    digest = hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:10]
+    where = str(path) if is_url(path) else str(p.resolve())
+    digest = hashlib.sha1(where.encode()).hexdigest()[:10]
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in p.stem)[:40]
     return f"{stem}-{digest}"
 
 
-def _records_from_csv(path: Path) -> list[VideoRecord]:
+def is_url(path: str | Path) -> bool:
+    """``gs://bucket/x.mp4`` and the like: a file that Beam's file systems read, not this machine's."""
+    return "://" in str(path)
+
+
+def _records_from_csv(path: Path, base: str | None = None) -> list[VideoRecord]:
+    """``base``: the folder relative paths are under (default the CSV's own; a URL for a CSV read from a
+    bucket, fetched to a local copy first)."""
     import pandas as pd
 
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -71,10 +80,15 @@ def _records_from_csv(path: Path) -> list[VideoRecord]:
         df = df.rename(columns={df.columns[0]: "path"})
     out = []
     for row in df.to_dict("records"):
-        p = Path(row["path"])
-        if not p.is_absolute():
-            p = path.parent / p
-        row["path"] = str(p)
+        if is_url(row["path"]):
+            pass  # gs://... is absolute
+        elif base is not None and is_url(base) and not Path(row["path"]).is_absolute():
+            row["path"] = f"{base.rstrip('/')}/{row['path']}"
+        else:
+            p = Path(row["path"])
+            if not p.is_absolute():
+                p = Path(base or path.parent) / p
+            row["path"] = str(p)
         if "label" in row:
             row["label"] = str(row["label"]).strip().lower()
             row["label"] = {"0": "real", "1": "fake"}.get(row["label"], row["label"])
@@ -82,12 +96,16 @@ def _records_from_csv(path: Path) -> list[VideoRecord]:
     return out
 
 
-def collect_inputs(inputs: Iterable[str | Path]) -> list[VideoRecord]:
+def collect_inputs(inputs: Iterable[str | Path | VideoRecord]) -> list[VideoRecord]:
     """Videos, folders (searched recursively, or read by a dataset reader when one recognises the
     layout) and CSV lists (``path[,label,group,...]``, paths relative to the CSV) -> records, in a stable
-    order. A path that does not exist is kept: it becomes a ``failed`` row, not a crash."""
+    order. A path that does not exist is kept: it becomes a ``failed`` row, not a crash. A ``VideoRecord``
+    (the Beam runner's listing of a bucket) is taken as it is, then deduplicated and split like the rest."""
     records: list[VideoRecord] = []
     for item in inputs:
+        if isinstance(item, VideoRecord):
+            records.append(item)
+            continue
         p = Path(item)
         if p.is_dir():
             recs = _dataset_records(p)
@@ -158,10 +176,13 @@ def _close_worker() -> None:
         det.close()
 
 
-def process_video(record: VideoRecord, config: Config, tmp_path: str) -> dict[str, Any]:
+def process_video(record: VideoRecord, config: Config, tmp_path: str, source: str | None = None) -> dict[str, Any]:
     """Extracts one video's windows into ``tmp_path`` (a TFRecord file). Returns its manifest fields and
     window rows. Never raises for a file: a bad one is ``failed`` with its reason, an unexpected exception is
-    ``error`` with ``internal error: ...`` and the ``traceback`` in the result."""
+    ``error`` with ``internal error: ...`` and the ``traceback`` in the result.
+
+    ``source``: a local copy to read instead of ``record.path`` (a video in a bucket); the windows and rows
+    still name ``record.path``."""
     from dfdetect.shards import serialize_window, window_fake
     from dfdetect.windows import VideoSummary, extract_windows, usable
 
@@ -171,7 +192,7 @@ def process_video(record: VideoRecord, config: Config, tmp_path: str) -> dict[st
     result: dict[str, Any] = {"video_id": vid, "status": "ok", "reason": "", "windows": 0, "tmp": tmp_path,
                               "window_rows": []}
     try:
-        p = Path(record.path)
+        p = Path(source or record.path)
         if p.is_file():
             gb = p.stat().st_size / 1e9
             if gb > config.preprocess.max_file_gb:
@@ -186,7 +207,7 @@ def process_video(record: VideoRecord, config: Config, tmp_path: str) -> dict[st
         written = 0
         png_cache: dict[int, bytes] = {}
         with tf.io.TFRecordWriter(tmp_path) as writer:
-            for w in extract_windows(record.path, config, detector, summary):
+            for w in extract_windows(source or record.path, config, detector, summary):
                 if not usable(w, config):
                     continue  # too little face: nothing for a face+voice model to learn from (predict skips it too)
                 w.index = written
@@ -221,8 +242,15 @@ def process_video(record: VideoRecord, config: Config, tmp_path: str) -> dict[st
     return result
 
 
-def _worker_entry(record: VideoRecord, tmp_path: str) -> dict[str, Any]:
-    return process_video(record, _WORKER["config"], tmp_path)
+def _worker_entry(record: VideoRecord, tmp_path: str, source: str | None = None) -> dict[str, Any]:
+    return process_video(record, _WORKER["config"], tmp_path, source)
+
+
+def crashed_result(record: VideoRecord, tmp_path: str) -> dict[str, Any]:
+    """The result of a video whose worker process died while it was the only one in flight."""
+    return {"video_id": video_id(record.path), "status": "failed",
+            "reason": "the decoder crashed on this file (worker process died)",
+            "windows": 0, "window_rows": [], "tmp": tmp_path}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -545,6 +573,70 @@ def _check_config(out: Path, config: Config, shard_index: int = 0, num_shards: i
         raise refuse(diffs)
 
 
+def recover(out: Path, manifest_path: Path, windows_path: Path, sprefix: str) -> dict[str, dict[str, str]]:
+    """Brings a folder back to its last commit after a run that may have been killed: the manifest without a
+    cut-off last row (the last row per path winning), the shards named ``sprefix*`` truncated to their
+    committed bytes (or removed when nothing in them was committed), ``windows.csv`` without the rows of
+    uncommitted videos. Returns the committed manifest rows by path."""
+    committed = {}
+    for row in _read_csv_rows(manifest_path):
+        committed[row["path"]] = row
+    if manifest_path.exists():
+        _rewrite_csv(manifest_path, MANIFEST_COLUMNS, list(committed.values()))
+    ends: dict[str, int] = {}
+    for row in committed.values():
+        if row.get("shard"):
+            ends[row["shard"]] = max(ends.get(row["shard"], 0), int(row["offset"]) + int(row["length"]))
+    for shard in sorted((out / "shards").glob(f"{sprefix}*.tfrecord")):
+        rel = f"shards/{shard.name}"
+        if rel not in ends:
+            shard.unlink()  # nothing committed in it
+        elif shard.stat().st_size != ends[rel]:
+            with open(shard, "r+b") as f:  # drop the records of the video that was being appended
+                f.truncate(ends[rel])
+    ok_ids = {row["video_id"] for row in committed.values() if row.get("status") == "ok"}
+    if windows_path.exists():
+        kept = [r for r in _read_csv_rows(windows_path) if r["video_id"] in ok_ids]
+        _rewrite_csv(windows_path, WINDOW_COLUMNS, kept)
+    return committed
+
+
+def done_before(row: dict[str, str] | None, retry_failed: bool = False) -> bool:
+    """Whether an input with this committed manifest row (None: none) is skipped by a rerun."""
+    if row is None or row.get("status") == "error":
+        return False  # an `error` row was a bug, not a verdict on the file: always try it again
+    return not (retry_failed and row.get("status") != "ok")
+
+
+def count_skipped(summary: RunSummary, records: list[VideoRecord], committed: dict[str, dict[str, str]],
+                  retry_failed: bool = False) -> None:
+    """Adds the inputs an earlier run finished (and this one skips) to ``summary``'s counts."""
+    for r in records:
+        row = committed.get(r.path)
+        if row is not None and done_before(row, retry_failed):
+            if row["status"] == "ok":
+                summary.ok += 1
+                summary.windows += int(row["windows"] or 0)
+            else:
+                summary.failed += 1
+                summary.failures.append((r.path, row["reason"]))
+
+
+def manifest_row(record: VideoRecord, result: dict[str, Any]) -> dict[str, Any]:
+    """A video's manifest row: its record's fields and ``process_video``'s (shard, offset, length: the caller's)."""
+    return {**record.to_row(), **{k: v for k, v in result.items() if k in MANIFEST_COLUMNS}}
+
+
+def append_file(src: Path, dst: Path) -> tuple[int, int]:
+    """Appends ``src`` to ``dst`` and fsyncs; returns (offset, length) of what was appended."""
+    with open(dst, "ab") as out, open(src, "rb") as f:
+        offset = out.tell()
+        shutil.copyfileobj(f, out, 1 << 20)
+        out.flush()
+        os.fsync(out.fileno())
+        return offset, out.tell() - offset
+
+
 def _iter_parallel(todo: list[VideoRecord], config: Config, workers: int, tmp_dir: Path,
                    ) -> Iterator[tuple[VideoRecord, dict[str, Any]]]:
     """Runs videos across worker processes; survives a worker that crashes (segfault, OOM kill)."""
@@ -579,9 +671,7 @@ def _iter_parallel(todo: list[VideoRecord], config: Config, workers: int, tmp_di
                 if fut.done() and not fut.cancelled() and fut.exception() is None:
                     yield rec, fut.result()
                 elif alone:
-                    yield rec, {"video_id": video_id(rec.path), "status": "failed",
-                                "reason": "the decoder crashed on this file (worker process died)",
-                                "windows": 0, "window_rows": [], "tmp": tmp_for(rec)}
+                    yield rec, crashed_result(rec, tmp_for(rec))
                 else:
                     suspects.append(rec)
         finally:
@@ -640,49 +730,15 @@ def preprocess(
             r for r in items if isinstance(r, VideoRecord)]
     records = sorted(records, key=lambda r: r.path)[shard_index::num_shards]
 
-    # --- recover from an earlier (possibly killed) run ------------------------------------------------
-    committed = {}
-    for row in _read_csv_rows(manifest_path):
-        committed[row["path"]] = row
-    if manifest_path.exists():
-        _rewrite_csv(manifest_path, MANIFEST_COLUMNS, list(committed.values()))
-    ends: dict[str, int] = {}
-    for row in committed.values():
-        if row.get("shard"):
-            ends[row["shard"]] = max(ends.get(row["shard"], 0), int(row["offset"]) + int(row["length"]))
-    for shard in sorted((out / "shards").glob(f"{sprefix}*.tfrecord")):
-        rel = f"shards/{shard.name}"
-        if rel not in ends:
-            shard.unlink()  # nothing committed in it
-        elif shard.stat().st_size != ends[rel]:
-            with open(shard, "r+b") as f:  # drop the records of the video that was being appended
-                f.truncate(ends[rel])
-    ok_ids = {row["video_id"] for row in committed.values() if row.get("status") == "ok"}
-    if windows_path.exists():
-        kept = [r for r in _read_csv_rows(windows_path) if r["video_id"] in ok_ids]
-        _rewrite_csv(windows_path, WINDOW_COLUMNS, kept)
+    committed = recover(out, manifest_path, windows_path, sprefix)
     tmp_dir = out / f".tmp-{shard_index}"
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(parents=True)
 
-    def done_before(r: VideoRecord) -> bool:
-        row = committed.get(r.path)
-        if row is None or row.get("status") == "error":
-            return False  # an `error` row was a bug, not a verdict on the file: always try it again
-        return not (retry_failed and row.get("status") != "ok")
-
-    todo = [r for r in records if not done_before(r)]
+    todo = [r for r in records if not done_before(committed.get(r.path), retry_failed)]
     summary = RunSummary(out_dir=out, manifest=manifest_path, total=len(records), skipped=len(records) - len(todo),
                          log=log_path(out, shard_index, num_shards))
-    for r in records:
-        row = committed.get(r.path)
-        if row is not None and done_before(r):
-            if row["status"] == "ok":
-                summary.ok += 1
-                summary.windows += int(row["windows"] or 0)
-            else:
-                summary.failed += 1
-                summary.failures.append((r.path, row["reason"]))
+    count_skipped(summary, records, committed, retry_failed)
 
     # --- the current shard ---------------------------------------------------------------------------
     existing = sorted((out / "shards").glob(f"{sprefix}*.tfrecord"))
@@ -702,19 +758,14 @@ def preprocess(
     bar = tqdm(total=len(todo), unit="video", desc="preprocess", disable=not progress, dynamic_ncols=True)
     try:
         for rec, res in stream:
-            row = {**rec.to_row(), **{k: v for k, v in res.items() if k in MANIFEST_COLUMNS}}
+            row = manifest_row(rec, res)
             tmp = Path(res["tmp"])
             if res["status"] == "ok" and res["windows"] > 0:
                 target = shard_path(shard_no)
                 if target.exists() and target.stat().st_size >= limit:
                     shard_no += 1
                     target = shard_path(shard_no)
-                with open(target, "ab") as dst, open(tmp, "rb") as src:
-                    offset = dst.tell()
-                    shutil.copyfileobj(src, dst, 1 << 20)
-                    dst.flush()
-                    os.fsync(dst.fileno())
-                    length = dst.tell() - offset
+                offset, length = append_file(tmp, target)
                 rel = f"shards/{target.name}"
                 row.update(shard=rel, offset=offset, length=length)
                 windows_log.write([{**w, "shard": rel} for w in res["window_rows"]])
