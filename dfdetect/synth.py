@@ -398,6 +398,16 @@ def held_out_splits(n: int, seed: int, faces: str = "people") -> tuple[dict[str,
     return _shares(photos, rng), _shares(list(range(n_utterances(n))), rng)
 
 
+def _kind_sides(count: int, rng: np.random.Generator) -> list[str]:
+    """``count`` sides in ``SPLIT_SHARES`` (val and test at least one each from 3 clips on), shuffled."""
+    n_val = int(round(SPLIT_SHARES[1] * count))
+    n_test = int(round((1 - sum(SPLIT_SHARES)) * count))
+    if count >= 3:
+        n_val, n_test = max(1, n_val), max(1, n_test)
+    sides = ["train"] * (count - n_val - n_test) + ["val"] * n_val + ["test"] * n_test
+    return [sides[k] for k in rng.permutation(count)]
+
+
 def n_utterances(n: int) -> int:
     return max(8, n // 3)
 
@@ -849,8 +859,9 @@ def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool =
     ids = identities(faces)
     photo_split, utter_split = held_out_splits(n, seed, faces)
     same_side = {sp: [u for u, x in utter_split.items() if x == sp] for sp in ("train", "val", "test")}
-    people = sorted(photo_split)
-    by_person = {p: [k for k, i in enumerate(ids) if i.photo == p] for p in people}
+    by_person = {p: [k for k, i in enumerate(ids) if i.photo == p] for p in sorted(photo_split)}
+    people_on = {sp: [p for p in sorted(photo_split) if photo_split[p] == sp] for sp in ("train", "val", "test")}
+    side_rng = np.random.default_rng([seed, 3])
     total = sum(k[0] for k in kinds) if methods is not None else 1.0  # the full benchmark exactly as before
     counts = [int(round(share / total * n)) for share, *_ in kinds]
     counts[0] += n - sum(counts)
@@ -863,6 +874,9 @@ def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool =
     specs: list[ClipSpec] = []
     n_utter = n_utterances(n)
     for (_, cat, _, method, mv, ma, _), count in zip(kinds, counts):
+        # each kind is split in the split's shares (at least one clip on val and test from 3 on), so that a
+        # small benchmark has real and fake clips on every side; each clip's person is then one of that side's
+        sides = _kind_sides(count, side_rng)
         for j in range(count):
             seconds = float(rng.uniform(*SHORT_SECONDS))
             if method == "partial" or (method == "real" and j in long_real):
@@ -872,8 +886,9 @@ def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool =
                 lead += float(rng.uniform(0.3, 0.8))
             if faces == "photos":
                 ident = int(rng.integers(len(ids)))
-            else:  # every person equally often, whatever their number of variants
-                variants = by_person[people[int(rng.integers(len(people)))]]
+            else:  # every person of the side equally often, whatever their number of variants
+                on_side = people_on[sides[j]]
+                variants = by_person[on_side[int(rng.integers(len(on_side)))]]
                 ident = variants[int(rng.integers(len(variants)))]
             clip_seed = int(rng.integers(1 << 31))
             side = photo_split[ids[ident].photo]
