@@ -137,6 +137,12 @@ def augment_window(inputs, seed):
     return out
 
 
+def real_window(labels) -> tf.Tensor:
+    """True for a window known to be real: ``fake`` 0 and ``audio_fake`` 0 (unknown, -1, is not known real).
+    The one test for what sync negatives, pseudo-fakes and the voices they borrow may be made from."""
+    return tf.logical_and(tf.equal(labels["fake"], 0), tf.equal(labels["audio_fake"], 0))
+
+
 def sync_negative(item, other, seed, probability: float):
     """SyncNet's trick for a small dataset: a real window given the voice of another real window becomes a
     fake with mismatched audio and video (``av_mismatch`` 1, ``audio_fake`` 0, ``video_fake`` unknown).
@@ -145,11 +151,8 @@ def sync_negative(item, other, seed, probability: float):
     inputs, labels, meta = item
     o_inputs, o_labels, o_meta = other
 
-    def is_real(lab):
-        return tf.logical_and(tf.equal(lab["fake"], 0), tf.equal(lab["audio_fake"], 0))
-
     draw = tf.random.stateless_uniform([], seed) < probability
-    swap = tf.logical_and(draw, tf.logical_and(is_real(labels), is_real(o_labels)))
+    swap = tf.logical_and(draw, tf.logical_and(real_window(labels), real_window(o_labels)))
     swap = tf.logical_and(swap, tf.not_equal(meta["path"], o_meta["path"]))
     one = tf.constant(1, tf.int64)
     new_inputs = dict(inputs, audio=tf.where(swap, o_inputs["audio"], inputs["audio"]))
@@ -282,8 +285,7 @@ def make_dataset(
             other = other.map(lambda s: _parse(config, s), num_parallel_calls=tf.data.AUTOTUNE)
         # voices are taken from real windows only
         other = other.filter(lambda i, lab, m: tf.logical_and(
-            tf.logical_and(tf.equal(lab["fake"], 0), tf.equal(lab["audio_fake"], 0)),
-            tf.logical_or(not tc.real_only, tf.equal(m["fake_video_label"], 0))))
+            real_window(lab), tf.logical_or(not tc.real_only, tf.equal(m["fake_video_label"], 0))))
         ds = tf.data.Dataset.zip((ds, other, tf.data.Dataset.counter()))
         ds = ds.map(lambda a, b, i: sync_negative(a, b, tf.stack([tf.cast(seed, tf.int64) + 7, i]),
                                                   tc.sync_negatives),

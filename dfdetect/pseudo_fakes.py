@@ -144,13 +144,14 @@ def pseudo_fake(item, seed, probability: float, kinds: tuple[str, ...] = KINDS):
 
     ``item`` is ``(inputs, labels, meta)`` as ``dfdetect.pipeline`` parses it, with ``inputs["mouth"]``.
     """
+    from dfdetect.pipeline import real_window  # (the pipeline imports this module when it is asked for)
+
     inputs, labels, meta = item
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise ValueError(f"unknown pseudo-fake kind(s) {unknown}: choose from {KINDS}")
     s = tf.random.experimental.stateless_split(seed, 3)
-    real = tf.logical_and(tf.equal(labels["fake"], 0), tf.equal(labels["audio_fake"], 0))
-    draw = tf.logical_and(real, tf.random.stateless_uniform([], s[0]) < probability)
+    draw = tf.logical_and(real_window(labels), tf.random.stateless_uniform([], s[0]) < probability)
     which = tf.random.stateless_uniform([], s[1], 0, len(kinds), dtype=tf.int32)
     want_face = tf.logical_and(draw, tf.equal(which, kinds.index("face"))) if "face" in kinds else tf.constant(False)
     want_audio = tf.logical_and(draw, tf.equal(which, kinds.index("audio"))) if "audio" in kinds else tf.constant(False)
@@ -186,7 +187,7 @@ def keypoint_counts(data_dir: str | Path, split: str | None = None) -> dict[str,
     """Real windows of a split with and without a mouth keypoint in any face frame (the face pseudo-fake
     needs one): ``{"real": n, "with_keypoints": k, "without_keypoints": n - k}``. Reads only the labels and
     keypoints of each record, no frames."""
-    from dfdetect.pipeline import shard_files
+    from dfdetect.pipeline import real_window, shard_files
 
     spec = {k: tf.io.FixedLenFeature([], tf.int64, default_value=-1) for k in ("fake", "audio_fake", "window_fake")}
     spec["split"] = tf.io.FixedLenFeature([], tf.string, default_value="")
@@ -196,7 +197,7 @@ def keypoint_counts(data_dir: str | Path, split: str | None = None) -> dict[str,
     for s in tf.data.TFRecordDataset(shard_files(data_dir)).map(lambda r: tf.io.parse_single_example(r, spec)):
         if split is not None and s["split"].numpy().decode() != split:
             continue
-        if int(s["fake"]) != 0 or int(s["audio_fake"]) > 0:
+        if not bool(real_window(s)):  # what pseudo_fake would take: an unknown voice label is not real
             continue
         real += 1
         mouth = tf.reshape(tf.sparse.to_dense(s["mouth"]), (-1, 2)).numpy()

@@ -85,10 +85,10 @@ class SelectionScore(keras.callbacks.Callback):
 MIN_VAL_REAL_VIDEOS = 2  # a real-only run's validation AUC needs real videos to make negatives from
 
 
-def real_only_windows(data_dir: str | Path) -> tuple[int, int]:
-    """The train and val windows a real-only run uses (those of real videos), after checking that there are
-    some: ``BadArgument`` when the train split has no real video or the val split fewer than
-    ``MIN_VAL_REAL_VIDEOS``. Prints how many fake videos are ignored."""
+def check_real_only(data_dir: str | Path) -> None:
+    """Refuses data a real-only run cannot use (``BadArgument`` when the train split has no real video or the
+    val split fewer than ``MIN_VAL_REAL_VIDEOS``) and prints how many windows of real videos it trains on
+    and how many fake videos it ignores."""
     from dfdetect.pipeline import window_table
 
     w = window_table(data_dir)
@@ -108,7 +108,6 @@ def real_only_windows(data_dir: str | Path) -> tuple[int, int]:
                           "videos and their pseudo-fakes): give the val split more real clips")
     print(f"real-only: training on {n_train} windows of {v_train} real videos (validation: {n_val} windows of "
           f"{v_val}); {f_train} fake training videos and {f_val} fake val videos ignored", flush=True)
-    return n_train, n_val
 
 
 def _scope(strategy):
@@ -170,7 +169,7 @@ def train(
     if n_train == 0:
         raise BadArgument(f"{data_dir} has no training windows (split 'train' in windows.csv)")
     if tc.real_only:
-        real_only_windows(data_dir)  # refuses data without enough real videos, and says what is ignored
+        check_real_only(data_dir)  # refuses data without enough real videos, and says what is ignored
     if tc.real_only or tc.exclude_methods:
         n_train, n_val = (len(training_table(data_dir, s, config)) for s in ("train", "val"))
         if tc.exclude_methods:

@@ -181,7 +181,7 @@ def _data_with(smoke_data, tmp_path, change) -> str:
 
 
 def test_real_only_refuses_data_without_enough_real_videos(smoke_data, tmp_path):
-    from dfdetect.train import real_only_windows
+    from dfdetect.train import check_real_only
 
     def no_real_train(w):
         return w[~((w["split"] == "train") & (w["label"] == "real"))]
@@ -193,9 +193,9 @@ def test_real_only_refuses_data_without_enough_real_videos(smoke_data, tmp_path)
         return w
 
     with pytest.raises(BadArgument, match="no real video in its train split"):
-        real_only_windows(_data_with(smoke_data, tmp_path / "a", no_real_train))
+        check_real_only(_data_with(smoke_data, tmp_path / "a", no_real_train))
     with pytest.raises(BadArgument, match=r"1 real video\(s\) in its val split"):
-        real_only_windows(_data_with(smoke_data, tmp_path / "b", one_real_val))
+        check_real_only(_data_with(smoke_data, tmp_path / "b", one_real_val))
 
 
 def test_cli_real_only_stops_before_training_with_the_reason(smoke_data, tmp_path, capsys):
