@@ -383,25 +383,27 @@ def identities(faces: str = "people") -> list[Identity]:
     return out
 
 
-def _shares(items: list, rng: np.random.Generator) -> dict:
-    """Each item's split: a shuffle cut at ``SPLIT_SHARES`` (exact counts, unlike a hash per item)."""
+def _shares(items: list, rng: np.random.Generator, shares: tuple[float, float] = SPLIT_SHARES) -> dict:
+    """Each item's split: a shuffle cut at ``shares`` (exact counts, unlike a hash per item)."""
     order = [items[k] for k in rng.permutation(len(items))]
-    n_train = int(round(SPLIT_SHARES[0] * len(order)))
-    n_val = max(1, int(round(SPLIT_SHARES[1] * len(order)))) if len(order) >= 3 else 0
+    n_train = int(round(shares[0] * len(order)))
+    n_val = max(1, int(round(shares[1] * len(order)))) if len(order) >= 3 else 0
     return {x: ("train" if k < n_train else "val" if k < n_train + n_val else "test") for k, x in enumerate(order)}
 
 
-def held_out_splits(n: int, seed: int, faces: str = "people") -> tuple[dict[str, str], dict[int, str]]:
-    """The ``people`` benchmark's split of source photographs and of utterances (``n_utterances(n)``)."""
+def held_out_splits(n: int, seed: int, faces: str = "people",
+                    shares: tuple[float, float] = SPLIT_SHARES) -> tuple[dict[str, str], dict[int, str]]:
+    """The ``people`` benchmark's split of source photographs and of utterances (``n_utterances(n)``), cut
+    at ``shares`` (train, val; the rest is test)."""
     photos = sorted({i.photo for i in identities(faces)})
     rng = np.random.default_rng([seed, 2])  # a stream of its own: the clip draws stay what they were
-    return _shares(photos, rng), _shares(list(range(n_utterances(n))), rng)
+    return _shares(photos, rng, shares), _shares(list(range(n_utterances(n))), rng, shares)
 
 
-def _kind_sides(count: int, rng: np.random.Generator) -> list[str]:
-    """``count`` sides in ``SPLIT_SHARES`` (val and test at least one each from 3 clips on), shuffled."""
-    n_val = int(round(SPLIT_SHARES[1] * count))
-    n_test = int(round((1 - sum(SPLIT_SHARES)) * count))
+def _kind_sides(count: int, rng: np.random.Generator, shares: tuple[float, float] = SPLIT_SHARES) -> list[str]:
+    """``count`` sides in ``shares`` (val and test at least one each from 3 clips on), shuffled."""
+    n_val = int(round(shares[1] * count))
+    n_test = int(round((1 - sum(shares)) * count))
     if count >= 3:
         n_val, n_test = max(1, n_val), max(1, n_test)
     sides = ["train"] * (count - n_val - n_test) + ["val"] * n_val + ["test"] * n_test
@@ -834,7 +836,8 @@ def partial_segments(rng: np.random.Generator, seconds: float, lead: float,
 
 
 def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool = False,
-         methods: tuple[str, ...] | None = None, faces: str = "people") -> list[ClipSpec]:
+         methods: tuple[str, ...] | None = None, faces: str = "people",
+         shares: tuple[float, float] = SPLIT_SHARES) -> list[ClipSpec]:
     """The clip list, deterministic in (n, seed, difficulty, methods, faces). Under ``faces="people"`` a
     clip's utterance, its lip-sync or reenactment driver and its face-swap source all come from its own
     person's split (``held_out_splits``), so nothing of a test clip was seen in training; ``"photos"`` draws
@@ -857,7 +860,7 @@ def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool =
     strength = DIFFICULTY[difficulty]
     rng = np.random.default_rng(seed)
     ids = identities(faces)
-    photo_split, utter_split = held_out_splits(n, seed, faces)
+    photo_split, utter_split = held_out_splits(n, seed, faces, shares)
     same_side = {sp: [u for u, x in utter_split.items() if x == sp] for sp in ("train", "val", "test")}
     by_person = {p: [k for k, i in enumerate(ids) if i.photo == p] for p in sorted(photo_split)}
     people_on = {sp: [p for p in sorted(photo_split) if photo_split[p] == sp] for sp in ("train", "val", "test")}
@@ -876,7 +879,7 @@ def plan(n: int, seed: int, difficulty: str = "medium", silence_shortcut: bool =
     for (_, cat, _, method, mv, ma, _), count in zip(kinds, counts):
         # each kind is split in the split's shares (at least one clip on val and test from 3 on), so that a
         # small benchmark has real and fake clips on every side; each clip's person is then one of that side's
-        sides = _kind_sides(count, side_rng)
+        sides = _kind_sides(count, side_rng, shares)
         for j in range(count):
             seconds = float(rng.uniform(*SHORT_SECONDS))
             if method == "partial" or (method == "real" and j in long_real):
@@ -949,10 +952,11 @@ def _build_one(args) -> str:
 
 def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str = "medium",
                workers: int | None = None, progress: bool = True, silence_shortcut: bool = False,
-               methods: tuple[str, ...] | None = None, faces: str = "people") -> Path:
+               methods: tuple[str, ...] | None = None, faces: str = "people",
+               shares: tuple[float, float] = SPLIT_SHARES) -> Path:
     """Builds the benchmark into ``out_dir`` (resumable: finished clips are kept). Returns ``meta_data.csv``.
     ``silence_shortcut`` builds the deliberately flawed variant used by ``bench/silence_ablation.py``;
-    ``faces`` is one of ``FACE_SETS`` (``plan``)."""
+    ``faces`` is one of ``FACE_SETS`` and ``shares`` the people split's train and val shares (``plan``)."""
     import multiprocessing as mp
 
     import pandas as pd
@@ -962,7 +966,7 @@ def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    specs = plan(n, seed, difficulty, silence_shortcut, methods, faces)
+    specs = plan(n, seed, difficulty, silence_shortcut, methods, faces, shares)
     ids = identities(faces)
     workers = workers or min(os.cpu_count() or 1, 8)
     jobs = [(s, str(out), seed) for s in specs]
@@ -984,7 +988,7 @@ def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str
         people = sorted({i.photo for i in ids})
         held = {people[seed % len(people)]: "test", people[(seed + 1) % len(people)]: "val"}
     else:  # the split itself holds out people (and utterances)
-        held, _ = held_out_splits(n, seed, faces)
+        held, _ = held_out_splits(n, seed, faces, shares)
     rows, lav, splits = [], [], []
     for s in specs:
         ident = ids[s.identity]
@@ -1019,6 +1023,7 @@ def synthesize(out_dir: str | Path, n: int = 400, seed: int = 0, difficulty: str
     pd.DataFrame(splits).to_csv(out / "splits.csv", index=False)
     (out / "synth.json").write_text(json.dumps({"n": n, "seed": seed, "difficulty": difficulty,
                                                 "silence_shortcut": silence_shortcut, "faces": faces,
+                                                "shares": list(shares),
                                                 "methods": list(methods) if methods else None,
                                                 "specs": [asdict(s) for s in specs]}, indent=1))
     return meta
