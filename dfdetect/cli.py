@@ -14,8 +14,13 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dfdetect.errors import UsageError, default_log, log_traceback, one_line
+
+if TYPE_CHECKING:  # the commands import what they need when they run
+    from dfdetect.config import Config
+    from dfdetect.preprocess import RunSummary
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -99,9 +104,12 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.set)
     _check_workers(args.workers)
-    summary = preprocess(args.inputs, args.out, config=cfg, shard_index=args.shard_index,
-                         num_shards=args.num_shards, workers=args.workers, retry_failed=args.retry_failed,
-                         progress=not args.no_progress)
+    if args.runner == "local":
+        summary = preprocess(args.inputs, args.out, config=cfg, shard_index=args.shard_index,
+                             num_shards=args.num_shards, workers=args.workers, retry_failed=args.retry_failed,
+                             progress=not args.no_progress)
+    else:
+        summary = _preprocess_beam(args, cfg)
     errors = f"{summary.errors} internal errors, " if summary.errors else ""
     print(f"{summary.ok} ok, {summary.failed} failed, {errors}{summary.windows} windows "
           f"({summary.skipped} done in an earlier run) -> {summary.manifest}")
@@ -111,6 +119,31 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
         print(f"  ... and {len(summary.failures) - 20} more in {summary.manifest}", file=sys.stderr)
     _report_crashes(summary.crashes, summary.log)
     return summary.exit_code
+
+
+def _preprocess_beam(args: argparse.Namespace, cfg: Config) -> RunSummary:
+    """``--runner beam`` (or a Beam runner's name): the pipeline in ``dfdetect.beam``, Beam's options passed on."""
+    from dfdetect import beam
+
+    beam.require_beam()  # before anything else: a missing extra is the first thing to say
+    # Beam spreads the work itself: this machine's split of the input list and process count do not apply
+    for flag, given in (("--workers", args.workers is not None), ("--shard-index", args.shard_index != 0),
+                        ("--num-shards", args.num_shards != 1)):
+        if given:
+            raise UsageError(f"{flag} is for --runner local; with Beam, size the work with Beam's options "
+                             "(e.g. --direct_num_workers=2 --direct_running_mode=multi_processing, or "
+                             "--max_num_workers=N on Dataflow)")
+    runner = None if args.runner == "beam" else args.runner
+    return beam.run(args.inputs, args.out, config=cfg, beam_args=args.beam_args, runner=runner,
+                    retry_failed=args.retry_failed, videos_per_shard=args.videos_per_shard)
+
+
+def _runner(value: str) -> str:
+    """``local``, ``beam`` (Beam's default runner, or the one its ``--runner`` would name) or a Beam runner's
+    name (``DataflowRunner``...): Beam's own ``--runner`` flag is this one, so it selects the runner too."""
+    if value in ("local", "beam") or value.endswith("Runner"):
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r}: use local, beam, or a Beam runner such as DataflowRunner")
 
 
 def _check_workers(workers: int | None) -> None:
@@ -458,10 +491,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     pre = sub.add_parser(
         "preprocess", help="videos -> face-crop windows + aligned audio in TFRecord shards",
+        usage="%(prog)s INPUT [INPUT ...] --out OUT [options] [--runner beam [BEAM_OPTION=VALUE ...]]",
         description="Detects and tracks the face (MediaPipe), cuts aligned windows of face crops and 16 kHz "
                     "audio, and writes OUT/shards/*.tfrecord plus OUT/manifest.csv (one row per input: "
                     "path,status,reason,windows,face_ratio,has_audio,...) and OUT/windows.csv. Resumable: "
-                    "rerun the same command after a crash and finished videos are skipped.")
+                    "rerun the same command after a crash and finished videos are skipped. "
+                    "With --runner beam the same work runs as an Apache Beam pipeline (pip install "
+                    "\"dfdetect[beam]\"): any option dfdetect does not know is a Beam pipeline option, "
+                    "best written --name=value after the inputs, e.g. "
+                    "`dfdetect preprocess videos/ --out data/x --runner beam --direct_num_workers=2 "
+                    "--direct_running_mode=multi_processing` (local, one process per worker), or "
+                    "`dfdetect preprocess gs://b/list.csv --out gs://b/data --runner DataflowRunner "
+                    "--project=P --region=R --temp_location=gs://b/tmp --setup_file=./pyproject.toml` (OUT and "
+                    "inputs may then be gs:// paths).")
     pre.add_argument("inputs", nargs="+", help="videos, folders (recursive, or a dataset root) or CSV lists")
     pre.add_argument("--out", required=True, help="output folder")
     _config_args(pre, "media.fps=12")
@@ -472,7 +514,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="retry inputs that failed in an earlier run (inputs that hit an internal error, "
                           "status 'error', are retried anyway)")
     pre.add_argument("--no-progress", action="store_true", help="no progress bar")
-    pre.set_defaults(func=cmd_preprocess)
+    pre.add_argument("--runner", type=_runner, default="local", metavar="{local,beam,NAMERunner}",
+                     help="local (default): this machine's worker processes; beam: an Apache Beam pipeline on "
+                          "Beam's DirectRunner, or on the runner a Beam runner name gives (DataflowRunner, "
+                          "FlinkRunner, SparkRunner...: Beam's own --runner flag)")
+    pre.add_argument("--videos-per-shard", type=int, default=20, metavar="N",
+                     help="Beam runner: videos per work item and per shard file, the unit a killed worker "
+                          "redoes (default 20; shards are also cut at preprocess.shard_mb)")
+    pre.set_defaults(func=cmd_preprocess, beam_args=[])
 
     syn = sub.add_parser(
         "synth", help="build the built-in audio-visual benchmark",
@@ -650,8 +699,10 @@ def _log_path(args: argparse.Namespace) -> Path:
 def _pick_log(args: argparse.Namespace) -> Path:
     cmd = args.command
     if cmd == "preprocess":
-        from dfdetect.preprocess import log_path
+        from dfdetect.preprocess import is_url, log_path
 
+        if is_url(args.out):  # a bucket: the traceback stays on this machine
+            return default_log("preprocess")
         return log_path(args.out, args.shard_index, args.num_shards)
     if cmd == "synth":
         return Path(args.out) / "logs" / "synth.log"
@@ -675,7 +726,13 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_logs()
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # Beam pipeline options, which only a Beam preprocess run takes
+            if args.command == "preprocess" and args.runner != "local":
+                args.beam_args = extra
+            else:
+                hint = " (Beam pipeline options need --runner beam)" if args.command == "preprocess" else ""
+                parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     except SystemExit as e:  # argparse: 2 for usage errors, 0 for --help
         return e.code if isinstance(e.code, int) else (EXIT_USAGE if e.code else EXIT_OK)
     from dfdetect.errors import remembered_interrupts
