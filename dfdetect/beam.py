@@ -69,6 +69,8 @@ INSTALL_HINT = 'pip install "dfdetect[beam]"'
 MANIFEST, WINDOWS = "manifest.csv", "windows.csv"
 SHARD_PREFIX = "beam-"  # not the local runner's "shard-": its crash recovery truncates and deletes only its own
 WORK = ".beam"  # committed batches (done/) and files being written (tmp/): never read as data
+VIDEOS_PER_SHARD = 20  # default batch: 20 clips of 10 s make a ~110 MB shard (cpu-small: 0.6 MB a window)
+MIN_BATCHES = 64  # by default a small input is cut finer, so that every worker gets some of it
 
 
 def require_beam() -> Any:
@@ -407,7 +409,7 @@ def run(
     beam_args: list[str] | None = None,
     runner: str | None = None,
     retry_failed: bool = False,
-    videos_per_shard: int = 20,
+    videos_per_shard: int | None = None,
 ) -> RunSummary:
     """Preprocesses ``inputs`` into ``out_dir`` with a Beam pipeline (see the module docstring).
 
@@ -420,13 +422,14 @@ def run(
         runner: a Beam runner name (``DataflowRunner``...) to use instead of the one ``beam_args`` name (default
             Beam's DirectRunner).
         retry_failed: process again the inputs that failed in an earlier run.
-        videos_per_shard: videos per batch: the unit of work, of commit and of a shard file.
+        videos_per_shard: videos per batch: the unit of work, of commit and of a shard file (default
+            ``VIDEOS_PER_SHARD``, or fewer so that there are at least ``MIN_BATCHES`` batches).
     """
     beam = require_beam()
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
     config = config or get_config()
-    if videos_per_shard < 1:
+    if videos_per_shard is not None and videos_per_shard < 1:
         raise UsageError(f"--videos-per-shard must be 1 or more, got {videos_per_shard}")
     args = list(beam_args or []) + ([f"--runner={runner}"] if runner else [])
     options = PipelineOptions(args)
@@ -459,7 +462,8 @@ def run(
     count_skipped(summary, records, committed, retry_failed)
     if not todo:
         return summary  # nothing to do: no pipeline (a Dataflow job takes minutes to start)
-    work = batches(todo, videos_per_shard)
+    size = videos_per_shard or min(VIDEOS_PER_SHARD, -(-len(todo) // MIN_BATCHES))
+    work = batches(todo, size)
     print(f"beam: {len(todo)} videos in {len(work)} batches ({summary.skipped} done in an earlier run), runner "
           f"{options.view_as(StandardOptions).runner or 'DirectRunner'}",
           file=sys.stderr, flush=True)

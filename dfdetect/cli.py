@@ -518,9 +518,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="local (default): this machine's worker processes; beam: an Apache Beam pipeline on "
                           "Beam's DirectRunner, or on the runner a Beam runner name gives (DataflowRunner, "
                           "FlinkRunner, SparkRunner...: Beam's own --runner flag)")
-    pre.add_argument("--videos-per-shard", type=int, default=20, metavar="N",
+    pre.add_argument("--videos-per-shard", type=int, metavar="N",
                      help="Beam runner: videos per work item and per shard file, the unit a killed worker "
-                          "redoes (default 20; shards are also cut at preprocess.shard_mb)")
+                          "redoes (default 20, fewer when that would give under 64 items; shards are also cut "
+                          "at preprocess.shard_mb)")
     pre.set_defaults(func=cmd_preprocess, beam_args=[])
 
     syn = sub.add_parser(
