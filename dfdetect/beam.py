@@ -234,7 +234,9 @@ def _fetch(record: VideoRecord, folder: Path) -> tuple[str | None, dict[str, Any
     from dfdetect.preprocess import video_id
 
     local = folder / f"input{Path(record.path).suffix}"
-    base = {"video_id": video_id(record.path), "windows": 0, "window_rows": [], "tmp": ""}
+    # the fields process_video gives a file it could not open, so that the row reads like the local runner's
+    base = {"video_id": video_id(record.path), "windows": 0, "window_rows": [], "tmp": "", "face_ratio": 0.0,
+            "has_audio": 0, "duration": 0.0, "max_faces": 0, "trimmed_s": 0.0, "seconds": 0.0}
     try:
         if not _exists(record.path):
             return None, {**base, "status": "failed", "reason": f"file not found: {record.path}"}

@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -26,6 +28,47 @@ HAVE_BEAM = importlib.util.find_spec("apache_beam") is not None
 needs_beam = pytest.mark.skipif(not HAVE_BEAM, reason='apache-beam is not installed: pip install "dfdetect[beam]"')
 # what differs between two runs of the same input by design: timing, and where its windows were written
 RUN_COLUMNS = ["seconds", "shard", "offset", "length"]
+
+if HAVE_BEAM:
+    from apache_beam.io.localfilesystem import LocalFileSystem
+
+    class FakeBucket(LocalFileSystem):
+        """``fakegs://b/x`` -> ``ROOT/b/x``: a stand-in for GCS (flat names, no folders to create) that takes
+        the Beam runner through its URL code paths, which name files by URL, never by local path."""
+
+        ROOT = ""
+
+        @classmethod
+        def scheme(cls) -> str:
+            return "fakegs"
+
+        def _loc(self, path: str) -> str:
+            return os.path.join(self.ROOT, path[len("fakegs://"):]) if path.startswith("fakegs://") else path
+
+        def create(self, path, *args, **kwargs):
+            return super().create(self._loc(path), *args, **kwargs)
+
+        def open(self, path, *args, **kwargs):
+            return super().open(self._loc(path), *args, **kwargs)
+
+        def exists(self, path):
+            return super().exists(self._loc(path))
+
+        def rename(self, sources, destinations):
+            for d in destinations:  # a bucket can put a name anywhere
+                os.makedirs(os.path.dirname(self._loc(d)), exist_ok=True)
+            super().rename([self._loc(p) for p in sources], [self._loc(p) for p in destinations])
+
+        def delete(self, paths):
+            for p in paths:
+                os.remove(self._loc(p))
+
+        def match(self, patterns, limits=None):
+            results = super().match([self._loc(p) for p in patterns], limits)
+            for r in results:
+                for m in r.metadata_list:
+                    m.path = "fakegs://" + os.path.relpath(m.path, self.ROOT)
+            return results
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +211,50 @@ def test_beam_options_only_with_the_beam_runner(tmp_path, capsys):
     code = main(["preprocess", str(tmp_path), "--out", str(tmp_path / "out"), "--runner", "DataflowRunner"])
     assert code == 2 and "gs://" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.beam
+@needs_beam
+def test_beam_run_reads_and_writes_a_bucket(inputs, local_run, tmp_path):
+    """gs://-style inputs (a CSV list of relative paths, a missing video) and output through Beam's file systems,
+    on the in-process DirectRunner: the same windows and rows as the local run of the same files."""
+    from dfdetect import beam
+
+    FakeBucket.ROOT = str(tmp_path)
+    (tmp_path / "b" / "videos").mkdir(parents=True)
+    for f in inputs.parent.glob("*.mp4"):
+        shutil.copy(f, tmp_path / "b" / "videos" / f.name)
+    listed = pd.read_csv(inputs, dtype=str, keep_default_na=False)
+    listed["path"] = "videos/" + listed.path
+    missing = pd.DataFrame([{c: "" for c in listed.columns} | {"path": "videos/missing.mp4", "label": "real"}])
+    pd.concat([listed, missing]).to_csv(tmp_path / "b" / "list.csv", index=False)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            code = main(["preprocess", "fakegs://b/list.csv", "--out", "fakegs://b/out", "--config", "smoke",
+                         "--runner", "beam", "--direct_running_mode=in_memory"])
+    finally:
+        pool = beam._CHILD.pop("pool", None)
+        if pool is not None:
+            pool.shutdown()
+    assert code == 3 and "4 ok, 2 failed" in printed.getvalue(), printed.getvalue()
+    out = tmp_path / "b" / "out"
+    m = pd.read_csv(out / "manifest.csv", dtype=str, keep_default_na=False)
+    assert m.path.str.startswith("fakegs://b/videos/").all()
+    row = m.set_index("path").loc["fakegs://b/videos/missing.mp4"]
+    assert (row.status, row.reason) == ("failed", "file not found: fakegs://b/videos/missing.mp4")
+    named = ["path", "video_id"]  # the only fields that name where the video was
+    ours = m.drop(columns=RUN_COLUMNS + named).assign(name=m.path.map(os.path.basename))
+    theirs = pd.read_csv(local_run / "manifest.csv", dtype=str, keep_default_na=False)
+    theirs = theirs.drop(columns=RUN_COLUMNS + named).assign(name=theirs.path.map(os.path.basename))
+    ours = ours[ours.name != "missing.mp4"].sort_values("name").reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, theirs.sort_values("name").reset_index(drop=True))
+    windows = {(os.path.basename(k[0]), k[1]): {f: v for f, v in w.items() if f not in named}
+               for k, w in _windows(out).items()}
+    local = {(os.path.basename(k[0]), k[1]): {f: v for f, v in w.items() if f not in named}
+             for k, w in _windows(local_run).items()}
+    assert windows == local and len(windows) == 6
+    assert not list((out / ".beam").rglob("*.*"))  # merged and cleaned (a real bucket has no folders at all)
 
 
 def test_beam_runner_without_beam_says_how_to_install_it(tmp_path, monkeypatch, capsys):
