@@ -226,6 +226,14 @@ def _run_isolated(record: VideoRecord, config: Config, tmp: str, source: str | N
             return crashed_result(record, tmp)
 
 
+def _close_child() -> None:
+    """Ends this process's child (a DoFn's teardown; the next video, if any, starts another)."""
+    with _CHILD_LOCK:  # after the video in flight, if any
+        pool = _CHILD.pop("pool", None)
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
 def _fetch(record: VideoRecord, folder: Path) -> tuple[str | None, dict[str, Any] | None]:
     """A local copy of a ``gs://`` video: (path, None), or (None, the result of a video that is not there or
     cannot be read: ``failed`` when missing, else ``error``, which the next run retries)."""
@@ -295,7 +303,9 @@ def process_batch(key: str, records: list[VideoRecord], config: Config, out: str
 
 
 def _dofn(config: Config, out: str) -> Any:
-    """The ParDo's DoFn (its class made here: ``apache_beam`` is imported only when a Beam run starts)."""
+    """The ParDo's DoFn (its class made here: ``apache_beam`` is imported only when a Beam run starts). Its
+    methods call module functions only: Beam pickles this local class by value, and state it named directly
+    (``_CHILD``) would travel as a copy per DoFn instead of being the worker process's own."""
     beam = require_beam()
 
     class ProcessBatch(beam.DoFn):
@@ -307,10 +317,7 @@ def _dofn(config: Config, out: str) -> Any:
             yield process_batch(key, records, self.config, self.out)
 
         def teardown(self) -> None:
-            with _CHILD_LOCK:
-                pool = _CHILD.pop("pool", None)
-            if pool is not None:
-                pool.shutdown(wait=True)
+            _close_child()
 
     return ProcessBatch(config, out)
 

@@ -257,6 +257,21 @@ def test_beam_run_reads_and_writes_a_bucket(inputs, local_run, tmp_path):
     assert not list((out / ".beam").rglob("*.*"))  # merged and cleaned (a real bucket has no folders at all)
 
 
+@pytest.mark.beam
+@needs_beam
+def test_workers_share_one_child_per_process():
+    """Beam ships the DoFn pickled by value: its methods must still reach the worker process's own child (one
+    video at a time per process), not a copy of the module state per DoFn instance."""
+    from apache_beam.internal import pickler
+
+    from dfdetect import beam
+
+    shipped = pickler.loads(pickler.dumps(beam._dofn(CFG, "/tmp/out")))
+    for method, name in ((type(shipped).process, "process_batch"), (type(shipped).teardown, "_close_child")):
+        assert method.__globals__[name] is getattr(beam, name)
+    assert beam._run_isolated.__globals__["_CHILD"] is beam._CHILD
+
+
 def test_beam_runner_without_beam_says_how_to_install_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "apache_beam", None)  # `import apache_beam` now raises ImportError
     code = main(["preprocess", str(tmp_path), "--out", str(tmp_path / "out"), "--runner", "beam",
