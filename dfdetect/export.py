@@ -202,8 +202,8 @@ def training_domain(data_dir: str | Path | None) -> dict[str, Any]:
            "methods": sorted(str(x) for x in tr["method"].dropna().unique()) if "method" in tr else []}
     desc = f"{out['videos']} training videos of {out['identities']} identities from {', '.join(datasets) or '?'}"
     if any("synth" in d for d in datasets):
-        desc += (" (the built-in synthetic benchmark: talking clips made from three photographs with synthesised "
-                 "voices; real footage is outside this domain)")
+        desc += (" (the built-in synthetic benchmark: talking clips made from real face photographs "
+                 "with synthesised voices; real footage is outside this domain)")
     out["description"] = desc
     return out
 
