@@ -13,9 +13,12 @@ A run folder holds ``config.yaml``, ``history.csv``, ``best.keras``, ``final.ker
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,12 @@ def get_strategy(name: str = "auto"):
         raise BadArgument(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
     if keras.backend.backend() != "tensorflow":
         return None  # other backends: plain single-device training
+    if name == "multi_worker":
+        # first: listing logical devices starts TensorFlow's runtime, after which a multi-worker strategy
+        # cannot configure its collective ops ("must be configured at program startup")
+        if "TF_CONFIG" not in os.environ:
+            raise BadArgument("multi_worker needs TF_CONFIG describing the cluster (see the README)")
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "default"
@@ -45,11 +54,10 @@ def get_strategy(name: str = "auto"):
         return tf.distribute.get_strategy()
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if "TF_CONFIG" not in os.environ:
-        raise BadArgument("multi_worker needs TF_CONFIG describing the cluster (see the README)")
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    # mirrored: MirroredStrategy() takes the GPUs, or the first CPU alone without any; where several logical CPU
+    # devices have been configured (tf.config.set_logical_device_configuration, as the tests do), it mirrors over those
+    cpus = tf.config.list_logical_devices("CPU")
+    return tf.distribute.MirroredStrategy([d.name for d in cpus] if not gpus and len(cpus) > 1 else None)
 
 
 def compile_model(model: keras.Model, config: Config) -> keras.Model:
@@ -110,9 +118,65 @@ def check_real_only(data_dir: str | Path) -> None:
           f"{v_val}); {f_train} fake training videos and {f_val} fake val videos ignored", flush=True)
 
 
-def _scope(strategy):
-    import contextlib
+def _is_chief(strategy) -> bool:
+    """Whether this process writes the run folder: always, except on the non-chief workers of a multi-worker
+    cluster (TF_CONFIG's ``chief`` task, or worker 0 where there is none, is the one that checkpoints)."""
+    return strategy is None or bool(getattr(strategy.extended, "should_checkpoint", True))
 
+
+def _shard_by_window(ds):
+    """``ds`` split between the workers of a cluster window by window (each reads every shard and keeps its
+    share). AUTO would shard by file, which fails with fewer shard files than workers (a small dataset is one
+    file) and cannot split the pipeline's second reader (the voices of sync negatives) the same way."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
+
+
+def _build_from_spec(model: keras.Model, dataset, strategy) -> None:
+    """Builds ``model``'s variables, metrics and optimizer from ``dataset``'s element spec, and turns off the
+    build ``fit`` would do. Under MultiWorkerMirroredStrategy that build (keras-team/keras#20329, open in Keras
+    3.15) reads the first batch only for its shapes, yet reduces it across workers with ``strategy.reduce``,
+    which that strategy does for one tensor but not for a dict of inputs ("ValueError: Attempt to convert a
+    value ({'frames': PerReplica..."). A TensorSpec has the shape and dtype the build needs."""
+    with strategy.scope():
+        model._symbolic_build(data_batch=dataset.element_spec)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+
+@contextlib.contextmanager
+def _multi_worker_step_logs():
+    """While it is open, ``fit`` and ``evaluate`` run under a MultiWorkerMirroredStrategy. Keras 3.15's
+    TensorFlow trainer averages each step's logs over the workers with ``strategy.reduce("MEAN", v, axis=0)``,
+    which fails on the scalars logs are ("Invalid reduction dimension 0 for input with 0 dimensions";
+    tensorflow/tensorflow#72388, where the advice is Keras 2). Here a step's scalar logs are this worker's own:
+    they only feed the progress bar, since at the end of an epoch Keras reads the logs that history.csv, the
+    checkpoints and early stopping see from the metrics themselves, whose variables tf.distribute sums over every
+    worker (both workers log the same epoch). Anything else still goes through Keras's own code."""
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction not in ("auto", "mean") or not tf_trainer._collective_all_reduce_multi_worker(strategy):
+            return original(values, strategy, reduction)
+
+        def one(v):
+            local = strategy.experimental_local_results(v)
+            return local[0] if local[0].shape.rank == 0 else original(v, strategy, reduction)
+
+        return keras.tree.map_structure(one, values)
+
+    tf_trainer.reduce_per_replica = reduce_per_replica
+    try:
+        yield
+    finally:
+        tf_trainer.reduce_per_replica = original
+
+
+def _scope(strategy):
     return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
 
@@ -152,17 +216,32 @@ def train(
 
     check_data_config(config, data_dir)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    finished = _finished_run(out, config)
+    finished = _finished_run(out, config)  # every worker of a cluster reads the chief's folder: all return here
     if finished is not None:
         return finished
-    config.to_yaml(out / "config.yaml")
+    # before any other TensorFlow work: a multi-worker strategy configures collective ops, which TensorFlow
+    # allows only before its runtime starts ("Collective ops must be configured at program startup")
+    strat = get_strategy(strategy)
+    replicas = strat.num_replicas_in_sync if strat is not None else 1
+    chief = _is_chief(strat)
+    # Every worker runs the same callbacks and saves: a .keras save reads the metrics' variables, which
+    # tf.distribute synchronises across workers, so a save on the chief alone would wait for the others. Only the
+    # chief's files land in the run folder; a non-chief worker writes into a temporary folder deleted at the end
+    # (tf.distribute's multi-worker guide does the same), so that no two processes write one file.
+    run = out if chief else Path(tempfile.mkdtemp(prefix="dfdetect-worker-"))
+    run.mkdir(parents=True, exist_ok=True)
+    if chief:
+        config.to_yaml(out / "config.yaml")
+    else:
+        print(f"not the chief: this worker's checkpoints and logs go to {run}, deleted at the end; the chief "
+              f"writes {out}", flush=True)
+        if (out / "backup").exists():
+            # a resumed cluster: every worker restores the chief's last backup, or they would start at other epochs
+            shutil.copytree(out / "backup", run / "backup")
     tc = config.train
     keras.utils.set_random_seed(tc.seed)
     if tc.mixed_precision:
         keras.mixed_precision.set_global_policy(tc.mixed_precision)
-    strat = get_strategy(strategy)
-    replicas = strat.num_replicas_in_sync if strat is not None else 1
 
     n_train = count_windows(data_dir, "train")
     n_val = count_windows(data_dir, "val")
@@ -189,40 +268,50 @@ def train(
     train_ds = make_dataset(data_dir, config, "train", training=True, repeat=True, drop_remainder=replicas > 1)
     # a real-only run chooses its epoch on the val split's real videos and their negatives, never a real fake
     val_ds = make_dataset(data_dir, config, "val", training=False, role="select") if n_val else None
+    if strategy == "multi_worker":
+        train_ds = _shard_by_window(train_ds)
+        val_ds = _shard_by_window(val_ds) if val_ds is not None else None
     prefix = "val_" if val_ds is not None else ""
     frame_heads = config.model.frame_heads
     monitor = f"{prefix}select_auc" if frame_heads else f"{prefix}fake_auc"
 
     with _scope(strat):
         model = compile_model(build_model(config), config)
+    if strategy == "multi_worker":
+        _build_from_spec(model, train_ds, strat)
 
     callbacks = [
         *([SelectionScore(prefix)] if frame_heads else []),  # first: the callbacks below read what it adds
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
-        keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor=monitor, mode="max", save_best_only=True),
+        keras.callbacks.BackupAndRestore(str(run / "backup")),
+        keras.callbacks.ModelCheckpoint(str(run / "best.keras"), monitor=monitor, mode="max", save_best_only=True),
         keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=tc.patience),
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+        keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
     ]
     if keras.backend.backend() == "tensorflow":
-        callbacks.append(keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False, profile_batch=0))
+        callbacks.append(keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False, profile_batch=0))
     callbacks += extra_callbacks or []
-    t0 = time.time()
-    history = model.fit(train_ds, epochs=epochs or tc.epochs, steps_per_epoch=steps, validation_data=val_ds,
-                        callbacks=callbacks, verbose=verbose)
-    seconds = time.time() - t0
-    model.save(out / "final.keras")
-    hist = history.history
-    best = max(hist.get(monitor, [float("nan")]))
-    summary = {
-        "data": str(data_dir), "config": config.name, "train_windows": n_train, "val_windows": n_val,
-        "epochs_run": len(hist.get("loss", [])), "seconds": round(seconds, 1),
-        "windows_per_second": round(len(hist.get("loss", [])) * steps * batch / max(seconds, 1e-9), 1),
-        "monitor": monitor, "best": best, "backend": keras.backend.backend(), "replicas": replicas,
-        "params": int(model.count_params()),
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    if not (out / "best.keras").exists():
-        model.save(out / "best.keras")
+    try:
+        t0 = time.time()
+        with _multi_worker_step_logs() if strategy == "multi_worker" else contextlib.nullcontext():
+            history = model.fit(train_ds, epochs=epochs or tc.epochs, steps_per_epoch=steps,
+                                validation_data=val_ds, callbacks=callbacks, verbose=verbose)
+        seconds = time.time() - t0
+        model.save(run / "final.keras")
+        hist = history.history
+        best = max(hist.get(monitor, [float("nan")]))
+        summary = {
+            "data": str(data_dir), "config": config.name, "train_windows": n_train, "val_windows": n_val,
+            "epochs_run": len(hist.get("loss", [])), "seconds": round(seconds, 1),
+            "windows_per_second": round(len(hist.get("loss", [])) * steps * batch / max(seconds, 1e-9), 1),
+            "monitor": monitor, "best": best, "backend": keras.backend.backend(), "replicas": replicas,
+            "params": int(model.count_params()),
+        }
+        (run / "summary.json").write_text(json.dumps(summary, indent=1))
+        if not (run / "best.keras").exists():
+            model.save(run / "best.keras")
+    finally:
+        if not chief:
+            shutil.rmtree(run, ignore_errors=True)
     return summary
 
 
