@@ -31,6 +31,8 @@ EPOCHS = 0  # 0 = the preset's
 SMOKE = False
 PSEUDO_FAKES = 0.0  # share of real training windows made pseudo-fakes (train.pseudo_fakes); 0 = off
 REAL_ONLY = False  # train on the real videos alone, their fakes made on the fly (dfdetect train --real-only)
+BACKBONE = None  # e.g. "EfficientNetB0": a keras.applications face encoder (model.frame_encoder) for real data
+BACKBONE_WEIGHTS = "imagenet"  # the backbone's starting weights; None: from scratch (no download)
 MOUNT_DRIVE = False  # Colab: keep data, models and reports in Google Drive (MyDrive/dfdetect)
 REPO_URL = "https://github.com/dfdetect/dfdetect"  # Colab: where dfdetect is installed from
 
@@ -48,6 +50,20 @@ from dfdetect.colab import setup  # noqa: E402
 
 root = setup(MOUNT_DRIVE)
 
+# %% [markdown]
+# ## Real data on a GPU: an ImageNet backbone
+#
+# The small face CNN trains from scratch, which is enough for the built-in benchmark. On real footage
+# (FakeAVCeleb, AV-Deepfake1M) the standard for face-forgery detection is an ImageNet-pretrained backbone, fine-tuned:
+# set `CONFIG = "colab-gpu"` and `BACKBONE = "EfficientNetB0"` (any `keras.applications` name: EfficientNet,
+# EfficientNetV2, ConvNeXt, MobileNet, Xception, DenseNet...). That sets `model.frame_encoder` and
+# `model.backbone_weights="imagenet"`; the model feeds the backbone the pixels its weights were trained on
+# (EfficientNet rescales 0-255 itself; the others get their `preprocess_input` scaling inside the model) and runs it
+# once on every frame of the batch. The weights are downloaded once into `~/.keras/models`. Without internet access
+# training stops with an error that says so: copy the file (e.g. `efficientnetb0_notop.h5`) into `~/.keras/models`
+# from a machine that has it, or set `BACKBONE_WEIGHTS = None` to train the backbone from scratch.
+# `python bench/gpu_check.py --set model.frame_encoder=EfficientNetB0` (from a clone) measures the GPU first.
+
 # %%
 
 import keras
@@ -64,6 +80,8 @@ data = root / "data" / "processed" / (f"{NAME}-smoke" if SMOKE else NAME)
 config = config_for_data(get_config("smoke" if SMOKE else CONFIG), data)
 if REAL_ONLY or PSEUDO_FAKES:
     config = config.override(train={"real_only": REAL_ONLY, "pseudo_fakes": PSEUDO_FAKES or 0.5})
+if BACKBONE:
+    config = config.override(model={"frame_encoder": BACKBONE, "backbone_weights": BACKBONE_WEIGHTS})
 run = root / "saved_models" / (f"{RUN}-smoke" if SMOKE else RUN)
 build_model(config).summary(line_length=100)
 
