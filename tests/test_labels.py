@@ -437,6 +437,7 @@ class _ScoreByOrder:
 
 def test_predict_video_segments_and_timeline(tmp_path):
     from dfdetect.faces import FaceDetector
+    from dfdetect.model import input_names
     from dfdetect.predict import Detector
     from dfdetect.sample_media import talking_clip
 
@@ -450,6 +451,7 @@ def test_predict_video_segments_and_timeline(tmp_path):
     cfg = CFG.override(window={"cover_end": False})
     det.model, det.fmt, det.config, det.threshold, det.batch_size = _ScoreByOrder(), "keras", cfg, 0.5, 3
     det.temperature, det.abstain, det.reference, det.notice = 1.0, True, None, ""  # no familiarity statistics
+    det.input_names = input_names(cfg)  # what a model built from this config takes
     det.faces = FaceDetector(CFG.faces)  # real face detection and real decoding
     try:
         v = det.predict_video(clip)
@@ -485,6 +487,7 @@ def test_predict_video_segments_and_timeline(tmp_path):
 
 def test_a_clip_shorter_than_a_window_is_scored_and_its_segments_end_with_it(tmp_path):
     from dfdetect.faces import FaceDetector
+    from dfdetect.model import input_names
     from dfdetect.predict import Detector
     from dfdetect.sample_media import talking_clip
 
@@ -498,6 +501,7 @@ def test_a_clip_shorter_than_a_window_is_scored_and_its_segments_end_with_it(tmp
     cfg = CFG.override(window={"trim_leading_silence": False})
     det.model, det.fmt, det.config, det.threshold, det.batch_size = model, "keras", cfg, 0.5, 3
     det.temperature, det.abstain, det.reference, det.notice = 1.0, True, None, ""
+    det.input_names = input_names(cfg)
     det.faces = FaceDetector(CFG.faces)
     try:
         v = det.predict_video(clip)
