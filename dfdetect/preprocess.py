@@ -70,30 +70,28 @@ def is_url(path: str | Path) -> bool:
     return "://" in str(path)
 
 
-def _records_from_csv(path: Path, base: str | None = None) -> list[VideoRecord]:
-    """``base``: the folder relative paths are under (default the CSV's own; a URL for a CSV read from a
-    bucket, fetched to a local copy first)."""
-    import pandas as pd
+def _records_from_csv(path: Path, base: str | None = None, problems: list[str] | None = None) -> list[VideoRecord]:
+    """A CSV list's records (``dfdetect.datasets.generic.read_csv_list``, the parser the ``csv`` dataset reader
+    uses too). ``base``: the folder relative paths are under (default the CSV's own; a URL for a CSV read from a
+    bucket, fetched to a local copy first). Rows it cannot use are skipped, ``file:line: reason`` appended to
+    ``problems`` (printed to stderr when None): one bad label no longer stops a run of thousands."""
+    from dfdetect.datasets.generic import read_csv_list
 
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if "path" not in df.columns:
-        df = df.rename(columns={df.columns[0]: "path"})
-    out = []
-    for row in df.to_dict("records"):
-        if is_url(row["path"]):
-            pass  # gs://... is absolute
-        elif base is not None and is_url(base) and not Path(row["path"]).is_absolute():
-            row["path"] = f"{base.rstrip('/')}/{row['path']}"
-        else:
-            p = Path(row["path"])
-            if not p.is_absolute():
-                p = Path(base or path.parent) / p
-            row["path"] = str(p)
-        if "label" in row:
-            row["label"] = str(row["label"]).strip().lower()
-            row["label"] = {"0": "real", "1": "fake"}.get(row["label"], row["label"])
-        out.append(VideoRecord.from_row(row))
-    return out
+    found: list[str] = []
+    records = list(read_csv_list(path, base=base, problem=lambda where, reason: found.append(f"{where}: {reason}")))
+    if problems is None:
+        _report_skipped(found, "CSV list")
+    else:
+        problems.extend(found)
+    return records
+
+
+def _report_skipped(problems: list[str], what: str, limit: int = 20) -> None:
+    """Prints the first ``limit`` skipped rows and how many more there were."""
+    for p in problems[:limit]:
+        print(f"  {what} row skipped: {p}", file=sys.stderr)
+    if len(problems) > limit:
+        print(f"  ... and {len(problems) - limit} more {what} rows skipped", file=sys.stderr)
 
 
 def collect_inputs(inputs: Iterable[str | Path | VideoRecord]) -> list[VideoRecord]:

@@ -20,6 +20,9 @@ class VideoRecord:
         label: ``real``, ``fake`` or ``""`` when unknown (plain inference).
         video_fake, audio_fake, av_mismatch: per-modality labels, 0, 1 or ``UNKNOWN``.
         group: source identity or original video; splits never put one group on two sides.
+        identities: every other person whose face or voice the clip contains (FakeAVCeleb's ``target1`` /
+            ``target2``, Celeb-DF's ``idB`` of ``idA_idB_0001.mp4``). Splits keep the connected components of
+            ``group`` and these ids on one side (``dfdetect.datasets.group_components``).
         dataset: the dataset's short name.
         category: dataset category, e.g. FakeAVCeleb ``A``-``D``.
         method: manipulation method when known.
@@ -45,6 +48,7 @@ class VideoRecord:
     fake_segments: tuple[tuple[float, float], ...] = field(default_factory=tuple)
     video_segments: tuple[tuple[float, float], ...] | None = None
     audio_segments: tuple[tuple[float, float], ...] | None = None
+    identities: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.label not in ("", *LABELS):
@@ -52,6 +56,8 @@ class VideoRecord:
         for name in ("video_fake", "audio_fake", "av_mismatch"):
             if getattr(self, name) not in (0, 1, UNKNOWN):
                 raise ValueError(f"{name} must be 0, 1 or {UNKNOWN}, got {getattr(self, name)!r}")
+        ids = (self.identities,) if isinstance(self.identities, str) else self.identities  # one id, not its letters
+        object.__setattr__(self, "identities", tuple(str(i) for i in ids if str(i)))
         segs = tuple((float(a), float(b)) for a, b in self.fake_segments)
         object.__setattr__(self, "fake_segments", segs)
         for name in ("video_segments", "audio_segments"):
@@ -82,8 +88,9 @@ class VideoRecord:
         return {"real": 0, "fake": 1}.get(self.label, UNKNOWN)
 
     def to_row(self) -> dict[str, Any]:
-        """A flat dict for CSV: segments as JSON."""
+        """A flat dict for CSV: segments and identities as JSON (identities ``""`` when none)."""
         row = asdict(self)
+        row["identities"] = json.dumps(list(self.identities)) if self.identities else ""
         for name in ("fake_segments", "video_segments", "audio_segments"):
             v = getattr(self, name)
             row[name] = "" if v is None else json.dumps([list(x) for x in v])
@@ -100,6 +107,8 @@ class VideoRecord:
         for name in ("video_fake", "audio_fake", "av_mismatch"):
             v = known.get(name, "")
             known[name] = UNKNOWN if v == "" else int(float(v))
+        ids = known.get("identities", "")
+        known["identities"] = tuple(json.loads(ids)) if ids else ()
         segs = known.get("fake_segments", "")
         known["fake_segments"] = tuple(tuple(s) for s in json.loads(segs)) if segs else ()
         for name in ("video_segments", "audio_segments"):

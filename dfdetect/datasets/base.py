@@ -78,11 +78,32 @@ def videos_under(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
 
 
+LABEL_SPELLINGS = {"real": ("real", "original", "pristine", "genuine", "0", "false"),
+                   "fake": ("fake", "manipulated", "deepfake", "synthesis", "1", "true")}
+
+# Split names as datasets and people write them (LAV-DF says ``dev``; DFDC's parts ``validation``).
+SPLIT_SPELLINGS = {"train": ("train", "training", "trn"),
+                   "val": ("val", "valid", "validation", "dev", "development", "eval"),
+                   "test": ("test", "testing", "tst", "holdout", "heldout")}
+
+
 def normalise_label(value: Any) -> str | None:
-    """'real'/'fake' from the spellings datasets use; None when unknown."""
+    """'real'/'fake' from the spellings datasets use (real/original/pristine/genuine/0/false,
+    fake/manipulated/deepfake/synthesis/1/true, any case); None when unknown."""
     v = str(value).strip().lower()
-    if v in ("real", "original", "pristine", "genuine", "0", "false"):
-        return "real"
-    if v in ("fake", "manipulated", "deepfake", "synthesis", "1", "true"):
-        return "fake"
+    for label, spellings in LABEL_SPELLINGS.items():
+        if v in spellings:
+            return label
+    return None
+
+
+def normalise_split(value: Any) -> str | None:
+    """'train'/'val'/'test' from the spellings datasets use (``validation``, ``dev``, ``testing``...), ``""``
+    for no split (empty), None when unknown."""
+    v = str(value or "").strip().lower()
+    if not v:
+        return ""
+    for split, spellings in SPLIT_SPELLINGS.items():
+        if v in spellings:
+            return split
     return None
