@@ -22,7 +22,7 @@ import tensorflow as tf
 from dfdetect.config import Config
 from dfdetect.errors import MissingInput
 from dfdetect.model import FRAME_HEADS, HEADS, input_names
-from dfdetect.shards import FRAME_MODALITIES, feature_spec
+from dfdetect.shards import FRAME_MODALITIES, LABEL_KEYS, feature_spec
 
 
 def shard_files(data_dir: str | Path) -> list[str]:
@@ -73,16 +73,8 @@ def class_weights(data_dir: str | Path, split: str, config: Config) -> tuple[flo
     return total / (2 * n_real), total / (2 * n_fake)
 
 
-def _parse(config: Config, serialized):
-    T = config.frames_per_window
-    C = config.faces.crop_size
-    ex = tf.io.parse_single_example(serialized, feature_spec(T))
-    frames = tf.map_fn(lambda b: tf.io.decode_png(b, channels=3), ex["frames"], fn_output_signature=tf.uint8)
-    frames = tf.ensure_shape(frames, (T, C, C, 3))
-    audio = tf.io.decode_raw(ex["audio"], tf.float32)
-    audio = tf.ensure_shape(audio, (config.samples_per_window,))
-    mask = tf.cast(ex["mask"], tf.float32)
-    mouth = tf.reshape(ex["mouth"], (T, 2))  # read by the face pseudo-fake; dropped before the model
+def _window_labels(ex) -> dict:
+    """The window-level labels of a parsed example (``ex`` needs only ``LABEL_KEYS``)."""
     fake = ex["window_fake"]
     fake = tf.where(fake < 0, ex["fake"], fake)
     labels = {"fake": fake, "video_fake": ex["video_fake"], "audio_fake": ex["audio_fake"],
@@ -91,6 +83,24 @@ def _parse(config: Config, serialized):
     outside = tf.logical_and(tf.equal(ex["window_fake"], 0), tf.equal(ex["fake"], 1))
     for h in ("video_fake", "audio_fake", "av_mismatch"):
         labels[h] = tf.where(outside, tf.zeros_like(labels[h]), labels[h])
+    return labels
+
+
+def _parse_audio(config: Config, ex):
+    audio = tf.io.decode_raw(ex["audio"], tf.float32)
+    return tf.ensure_shape(audio, (config.samples_per_window,))
+
+
+def _parse(config: Config, serialized):
+    T = config.frames_per_window
+    C = config.faces.crop_size
+    ex = tf.io.parse_single_example(serialized, feature_spec(T))
+    frames = tf.map_fn(lambda b: tf.io.decode_png(b, channels=3), ex["frames"], fn_output_signature=tf.uint8)
+    frames = tf.ensure_shape(frames, (T, C, C, 3))
+    audio = _parse_audio(config, ex)
+    mask = tf.cast(ex["mask"], tf.float32)
+    mouth = tf.reshape(ex["mouth"], (T, 2))  # read by the face pseudo-fake; dropped before the model
+    labels = _window_labels(ex)
     per_frame = tf.reshape(ex["frame_labels"], (len(FRAME_MODALITIES), T))
     labels.update({h: per_frame[i] for i, h in enumerate(FRAME_HEADS)})
     meta = {"split": ex["split"], "path": ex["path"], "start": ex["start"], "category": ex["category"],
@@ -167,6 +177,42 @@ def sync_negative(item, other, seed, probability: float):
         "frame_video": tf.where(swap, -tf.ones_like(labels["frame_video"]), labels["frame_video"]),
     }
     return new_inputs, new_labels, meta
+
+
+def voice_donors(base: tf.data.Dataset, config: Config, parsed: bool, seed: int,
+                 reshuffle: bool = True) -> tf.data.Dataset:
+    """The windows whose voices sync negatives borrow, shuffled and repeated forever: real windows only
+    (``real_window``; with ``train.real_only`` also only real videos'), as ``({"audio"}, labels, {"path"})``.
+
+    ``base`` holds parsed windows when ``parsed`` (the ``decoded`` cache), else serialized ones. Serialized
+    windows are filtered on their labels alone (parsed without the frames), and only the kept windows' audio
+    is parsed: a donor lends its voice, never its frames, so no PNG of a donor is ever decoded. (Decoding
+    every candidate and dropping the fakes afterwards cost about 40 frame decodes per training window at
+    FakeAVCeleb's share of real windows.) Filtering before the shuffle also keeps fakes out of its buffer."""
+    real_only = config.train.real_only
+
+    def known_real(labels, video_fake):
+        ok = real_window(labels)
+        return tf.logical_and(ok, tf.equal(video_fake, 0)) if real_only else ok
+
+    if parsed:
+        donors = base.filter(lambda i, lab, m: known_real(lab, m["fake_video_label"]))
+        donors = donors.map(lambda i, lab, m: ({"audio": i["audio"]}, lab, {"path": m["path"]}))
+    else:
+        spec = feature_spec(config.frames_per_window)
+        label_spec = {k: spec[k] for k in LABEL_KEYS}
+        lend_spec = {k: spec[k] for k in (*LABEL_KEYS, "audio", "path")}
+
+        def keep(serialized):
+            ex = tf.io.parse_single_example(serialized, label_spec)
+            return known_real(_window_labels(ex), ex["fake"])
+
+        def lend(serialized):
+            ex = tf.io.parse_single_example(serialized, lend_spec)
+            return {"audio": _parse_audio(config, ex)}, _window_labels(ex), {"path": ex["path"]}
+
+        donors = base.filter(keep).map(lend, num_parallel_calls=tf.data.AUTOTUNE)
+    return donors.shuffle(config.train.shuffle_buffer, seed=seed, reshuffle_each_iteration=reshuffle).repeat()
 
 
 def boundary_steps(y, frames: int):
@@ -280,12 +326,7 @@ def make_dataset(
         table = training_table(data_dir, split, config)
         has_real = bool((table["window_fake"].astype(int) == 0).any()) if len(table) else False
     if negatives and tc.sync_negatives > 0 and has_real:  # (a filter over no real window would never end)
-        other = base.shuffle(tc.shuffle_buffer, seed=seed + 1, reshuffle_each_iteration=training).repeat()
-        if not parse_now:
-            other = other.map(lambda s: _parse(config, s), num_parallel_calls=tf.data.AUTOTUNE)
-        # voices are taken from real windows only
-        other = other.filter(lambda i, lab, m: tf.logical_and(
-            real_window(lab), tf.logical_or(not tc.real_only, tf.equal(m["fake_video_label"], 0))))
+        other = voice_donors(base, config, parse_now, seed + 1, reshuffle=training)
         ds = tf.data.Dataset.zip((ds, other, tf.data.Dataset.counter()))
         ds = ds.map(lambda a, b, i: sync_negative(a, b, tf.stack([tf.cast(seed, tf.int64) + 7, i]),
                                                   tc.sync_negatives),
