@@ -20,9 +20,10 @@ class VideoRecord:
         label: ``real``, ``fake`` or ``""`` when unknown (plain inference).
         video_fake, audio_fake, av_mismatch: per-modality labels, 0, 1 or ``UNKNOWN``.
         group: source identity or original video; splits never put one group on two sides.
-        identities: every other person whose face or voice the clip contains (FakeAVCeleb's ``target1`` /
-            ``target2``, Celeb-DF's ``idB`` of ``idA_idB_0001.mp4``). Splits keep the connected components of
-            ``group`` and these ids on one side (``dfdetect.datasets.group_components``).
+        identities: every person whose face or voice the clip contains, where the dataset says (FakeAVCeleb's
+            ``source``, ``target1``, ``target2``; Celeb-DF's ``idA`` and ``idB`` of ``idA_idB_0001.mp4``). Splits
+            keep each connected component of groups and these ids on one side
+            (``dfdetect.datasets.group_components``).
         dataset: the dataset's short name.
         category: dataset category, e.g. FakeAVCeleb ``A``-``D``.
         method: manipulation method when known.

@@ -64,6 +64,7 @@ def test_fakeavceleb_ten_values_under_nine_names(tiny, tmp_path):
     assert (c.video_fake, c.audio_fake, c.av_mismatch) == (1, 0, UNKNOWN)
     assert (d.video_fake, d.audio_fake) == (1, 1)
     assert a.group == b.group == c.group == "id00076"  # fakes grouped with their source identity
+    assert a.identities == ("id00076",) and c.identities == ("id00076", "id00166")  # the target's face too
     assert len(reader.problems) == 2
     assert any(":6:" in p and "unknown category" in p for p in reader.problems)
     assert any("missing" in p for p in reader.problems)
@@ -126,6 +127,11 @@ def test_celebdf_one_means_real(tiny, tmp_path):
     assert r["00170.mp4"].label == "real" and r["id0_id16_0000.mp4"].label == "fake"
     assert r["id0_0000.mp4"].split == "test" and r["id1_0001.mp4"].split == "train"
     assert r["id0_0000.mp4"].group == r["id0_id16_0000.mp4"].group == "id0"
+    assert r["id0_id16_0000.mp4"].identities == ("id0", "id16") and r["00170.mp4"].identities == ()
+    # train/test only: inspect says what preprocess carves, a val split, out of train
+    info = inspect(root)
+    assert any("no val split of its own: carved from its train split" in n for n in info["carved"])
+    assert set(info["splits_used"]) <= {"train", "val", "test"} and info["splits"] == {"test": 3, "train": 1}
     assert any("missing" in p for p in reader.problems) and any(":5:" in p for p in reader.problems)
 
 
@@ -135,7 +141,7 @@ def test_lavdf_segments_and_min_json(tiny, tmp_path):
         {"file": "train/000001.mp4", "n_fakes": 0, "fake_periods": [], "modify_video": False,
          "modify_audio": False, "split": "train", "original": None, "duration": 4.0},
         {"file": "train/000002.mp4", "n_fakes": 1, "fake_periods": [[1.2, 1.8]], "modify_video": True,
-         "modify_audio": False, "split": "train", "original": "train/000001.mp4", "duration": 4.0},
+         "modify_audio": False, "split": "dev", "original": "train/000001.mp4", "duration": 4.0},
         {"file": "test/000003.mp4", "n_fakes": 2, "fake_periods": [[0.5, 0.9], [2.0, 2.5]], "modify_video": True,
          "modify_audio": True, "split": "test", "original": "test/000004.mp4"},
         {"file": "test/000005.mp4", "fake_periods": [[2.0, 1.0]], "modify_video": True, "modify_audio": False},
@@ -147,6 +153,8 @@ def test_lavdf_segments_and_min_json(tiny, tmp_path):
     r = by_name(recs)
     assert r["000002.mp4"].fake_segments == ((1.2, 1.8),) and r["000002.mp4"].video_fake == 1
     assert r["000002.mp4"].group == r["000001.mp4"].group and r["000001.mp4"].label == "real"
+    assert r["000002.mp4"].split == "val"  # LAV-DF's dev split is a val split
+    assert any("split leak" in p and "train/val" in p for p in inspect(root)["problems"])  # (its group straddles)
     assert r["000003.mp4"].category == "both" and len(r["000003.mp4"].fake_segments) == 2
     assert "000005.mp4" not in r and any("ends before it starts" in p for p in reader.problems)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from dfdetect.datasets.base import Reader
+from dfdetect.datasets.base import Reader, split_name
 from dfdetect.datasets.lavdf import EntryLines, check_segments, entry_seconds
 from dfdetect.records import VideoRecord
 
@@ -74,4 +74,4 @@ class AVDeepfake1M(Reader):
                 yield VideoRecord(path=str(p), label="real" if kind == "real" else "fake", video_fake=vf,
                                   audio_fake=af, group=str(Path(original).parent), dataset=self.dataset,
                                   category=kind, method="" if kind == "real" else kind,
-                                  split=str(e.get("split", split)).lower(), fake_segments=segs, **own)
+                                  split=split_name(e.get("split", split)), fake_segments=segs, **own)

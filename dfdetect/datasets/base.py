@@ -16,6 +16,11 @@ class DatasetError(UsageError, ValueError):
     """A dataset that cannot be read (no known layout, unreadable metadata): the user's to fix, exit 2."""
 
 
+class SplitLeakError(DatasetError):
+    """A split that puts one identity component (a person, with every clip that borrows their face or voice) on
+    two sides: training would select its best epoch on people it trains on. Exit 2; ``--allow-leaks`` warns."""
+
+
 class DatasetProblem(DatasetError):
     """A bad row in ``strict`` mode: what non-strict reading lists in ``problems`` (``datasets inspect``
     exits 3 for it either way)."""
@@ -30,6 +35,8 @@ class Reader:
 
     name = "base"
     dataset = ""
+    # True where the dataset's own split is complete by design (the built-in benchmark): never carved into
+    splits_final = False
 
     def __init__(self, strict: bool = False, check_files: bool = True) -> None:
         self.strict = strict
@@ -107,3 +114,10 @@ def normalise_split(value: Any) -> str | None:
         if v in spellings:
             return split
     return None
+
+
+def split_name(value: Any) -> str:
+    """A dataset's split as ``train``/``val``/``test`` where it is one of their spellings, else as written
+    (lower case): an unknown name stays visible in ``datasets inspect`` and is never trained on."""
+    known = normalise_split(value)
+    return str(value or "").strip().lower() if known is None else known

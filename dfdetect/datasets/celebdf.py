@@ -1,7 +1,9 @@
 """Celeb-DF (v2): ``Celeb-real/``, ``YouTube-real/``, ``Celeb-synthesis/`` and
 ``List_of_testing_videos.txt`` whose lines are ``<label> <relative path>`` where **1 means real** and 0 fake
-(the opposite of most datasets). Videos listed there are the test split; the rest train. Group = the source
-identity (``id0`` of ``id0_0001.mp4`` and of the fake ``id0_id16_0001.mp4``)."""
+(the opposite of most datasets). Videos listed there are the test split; the rest train (a val split is
+carved from train by ``dfdetect.datasets.carve_splits``). Group = the source identity (``id0`` of
+``id0_0001.mp4`` and of the fake ``id0_id16_0001.mp4``); identities = every celebrity the clip shows (``id0``
+and ``id16``: the fake carries id16's face), so a split keeps both people's clips on one side."""
 
 from __future__ import annotations
 
@@ -43,9 +45,11 @@ class CelebDF(Reader):
                 if rel in test and test[rel] != label:
                     self.problem(f"{listing}: {rel}", f"listed as {test[rel]} but stored under {folder}/")
                     continue
-                ident = video.stem.split("_")[0] if folder != "YouTube-real" else f"yt{video.stem}"
+                ids = tuple(p for p in video.stem.split("_") if p.startswith("id")) if folder != "YouTube-real" else ()
+                ident = ids[0] if ids else (f"yt{video.stem}" if folder == "YouTube-real" else video.stem.split("_")[0])
                 yield VideoRecord(path=str(video), label=label, video_fake=int(label == "fake"),
-                                  audio_fake=UNKNOWN, group=ident, dataset=self.dataset, category=folder,
+                                  audio_fake=UNKNOWN, group=ident, identities=ids, dataset=self.dataset,
+                                  category=folder,
                                   method="" if label == "real" else "celeb-synthesis",
                                   split="test" if rel in test else "train")
         missing = [r for r in test if not (root / r).is_file()]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from dfdetect.datasets.base import Reader, normalise_label
+from dfdetect.datasets.base import Reader, normalise_label, split_name
 from dfdetect.records import VideoRecord
 
 
@@ -43,7 +43,7 @@ class DFDC(Reader):
                 yield VideoRecord(path=str(meta.parent / name), label=label,
                                   group=f"{meta.parent.name}/{Path(original).stem}", dataset=self.dataset,
                                   method="" if label == "real" else "dfdc",
-                                  split=str(entry.get("split", "")).lower().replace("validation", "val"))
+                                  split=split_name(entry.get("split", "")))
 
 
 class DFDCPreview(Reader):
@@ -67,4 +67,4 @@ class DFDCPreview(Reader):
             group = parts[1] if len(parts) > 2 else Path(rel).stem
             yield VideoRecord(path=str(root / rel), label=label, group=group, dataset=self.dataset,
                               method="" if label == "real" else parts[0], category=parts[0],
-                              split=str(entry.get("set", "")).lower())
+                              split=split_name(entry.get("set", "")))

@@ -1,7 +1,9 @@
 """FakeAVCeleb: ``meta_data.csv`` whose rows carry 10 values under a 9-name header (file name, then folder).
 
 Categories: A RealVideo-RealAudio, B RealVideo-FakeAudio, C FakeVideo-RealAudio, D FakeVideo-FakeAudio.
-Group = source identity (the ``source`` column, e.g. ``id00076``): a fake and its source never straddle a split.
+Group = source identity (the ``source`` column, e.g. ``id00076``); identities = every id the row names
+(``source``, ``target1``, ``target2``: a fake carries its targets' face or voice), so a split keeps a fake, its
+source and its targets on one side.
 """
 
 from __future__ import annotations
@@ -72,4 +74,5 @@ class FakeAVCeleb(Reader):
                 label="real" if cat == "A" else "fake",
                 video_fake=vf, audio_fake=af, av_mismatch=self.av_mismatch(cat, method),
                 group=source, dataset=self.dataset, category=cat, method=method,
+                identities=tuple(dict.fromkeys(i for i in (source, t1, t2) if i and i != "-")),
             )

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dfdetect.datasets.base import Reader
+from dfdetect.datasets.base import Reader, split_name
 from dfdetect.records import VideoRecord
 
 Segments = tuple[tuple[float, float], ...]
@@ -189,5 +189,5 @@ class LAVDF(Reader):
             yield VideoRecord(path=str(root / e["file"]), label="fake" if fake else "real", video_fake=int(mv),
                               audio_fake=int(ma), group=Path(original).stem, dataset=self.dataset,
                               category={(0, 0): "real", (1, 0): "video", (0, 1): "audio", (1, 1): "both"}[(mv, ma)],
-                              method="lavdf" if fake else "", split=str(e.get("split", "")).lower(),
+                              method="lavdf" if fake else "", split=split_name(e.get("split", "")),
                               fake_segments=segs)

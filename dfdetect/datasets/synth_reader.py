@@ -17,6 +17,7 @@ from dfdetect.records import VideoRecord
 class SynthBenchmark(FakeAVCeleb):
     name = "dfdetect-synth"
     dataset = "dfdetect-synth"
+    splits_final = True  # a tiny benchmark has no val on purpose; its tests and floors were measured on this split
 
     def __init__(self, *args, split_column: str = "split", **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -32,6 +33,10 @@ class SynthBenchmark(FakeAVCeleb):
 
     def _read(self, root: Path) -> Iterator[VideoRecord]:
         lav = {e["file"]: e for e in self.load_json(root / "metadata.json")}
+        # faces=people (default since it existed) holds people out, swap sources from their own side: the ids a
+        # clip names split like FakeAVCeleb's. The portraits-only benchmark (photos; older ones without the key)
+        # puts every portrait on every side on purpose, its split unit the identity-utterance group alone.
+        by_person = self.load_json(root / "synth.json").get("faces") == "people"
         splits = {}
         if (root / "splits.csv").is_file():
             with open(root / "splits.csv", newline="") as f:
@@ -46,4 +51,5 @@ class SynthBenchmark(FakeAVCeleb):
                                      ("audio_segments", "audio_fake_segments"))}
             mismatch = int(entry["av_mismatch"]) if "av_mismatch" in entry else rec.av_mismatch
             yield replace(rec, fake_segments=segs, group=sp.get("group", rec.group),
-                          split=sp.get(self.split_column, ""), av_mismatch=mismatch, **own)
+                          split=sp.get(self.split_column, ""), av_mismatch=mismatch,
+                          identities=rec.identities if by_person else (), **own)
