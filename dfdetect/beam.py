@@ -189,12 +189,12 @@ def _expand_url(item: str) -> list[VideoRecord]:
     return [VideoRecord(path=p) for p in videos] or [VideoRecord(path=item)]
 
 
-def collect(inputs: Iterable[str | Path]) -> list[VideoRecord]:
-    """``collect_inputs`` with ``gs://`` items listed through Beam's file systems."""
+def collect(inputs: Iterable[str | Path], allow_leaks: bool = False) -> list[VideoRecord]:
+    """``collect_inputs`` (its splits and leak check) with ``gs://`` items listed through Beam's file systems."""
     items: list[str | Path | VideoRecord] = []
     for item in inputs:
         items.extend(_expand_url(str(item)) if is_url(item) else [item])
-    return collect_inputs(items)
+    return collect_inputs(items, allow_leaks=allow_leaks)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -419,6 +419,7 @@ def run(
     runner: str | None = None,
     retry_failed: bool = False,
     videos_per_shard: int | None = None,
+    allow_leaks: bool = False,
 ) -> RunSummary:
     """Preprocesses ``inputs`` into ``out_dir`` with a Beam pipeline (see the module docstring).
 
@@ -433,6 +434,7 @@ def run(
         retry_failed: process again the inputs that failed in an earlier run.
         videos_per_shard: videos per batch: the unit of work, of commit and of a shard file (default
             ``VIDEOS_PER_SHARD``, or fewer so that there are at least ``MIN_BATCHES`` batches).
+        allow_leaks: warn about a split that puts one identity component on two sides instead of refusing it.
     """
     beam = require_beam()
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -448,7 +450,7 @@ def run(
     if remote and not is_url(out):
         raise UsageError(f"--out {out} is on this machine, which Dataflow's workers cannot write: give a bucket "
                          "folder, e.g. --out gs://BUCKET/data")
-    records = sorted(collect(inputs), key=lambda r: r.path)
+    records = sorted(collect(inputs, allow_leaks=allow_leaks), key=lambda r: r.path)
     local = [r.path for r in records if not is_url(r.path)]
     if remote and local:
         raise UsageError(f"{local[0]} (and {len(local) - 1} more) is on this machine, which Dataflow's workers "

@@ -98,6 +98,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 # --- preprocess --------------------------------------------------------------------------------------------
+ALLOW_LEAKS_HELP = ("go on, with a warning, when the split puts one identity group (a person, with every clip that "
+                    "borrows their face or voice) on two sides; refused by default (exit 2), since the best epoch "
+                    "would then be chosen on people the model trains on")
+
+
 def cmd_preprocess(args: argparse.Namespace) -> int:
     from dfdetect.config import load_config
     from dfdetect.preprocess import preprocess
@@ -107,7 +112,7 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
     if args.runner == "local":
         summary = preprocess(args.inputs, args.out, config=cfg, shard_index=args.shard_index,
                              num_shards=args.num_shards, workers=args.workers, retry_failed=args.retry_failed,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, allow_leaks=args.allow_leaks)
     else:
         summary = _preprocess_beam(args, cfg)
     errors = f"{summary.errors} internal errors, " if summary.errors else ""
@@ -135,7 +140,8 @@ def _preprocess_beam(args: argparse.Namespace, cfg: Config) -> RunSummary:
                              "--max_num_workers=N on Dataflow)")
     runner = None if args.runner == "beam" else args.runner
     return beam.run(args.inputs, args.out, config=cfg, beam_args=args.beam_args, runner=runner,
-                    retry_failed=args.retry_failed, videos_per_shard=args.videos_per_shard)
+                    retry_failed=args.retry_failed, videos_per_shard=args.videos_per_shard,
+                    allow_leaks=args.allow_leaks)
 
 
 def _runner(value: str) -> str:
@@ -200,11 +206,16 @@ def cmd_datasets_inspect(args: argparse.Namespace) -> int:
         print(json.dumps(info))
     else:
         print(f"{args.path}: {info['layout']} layout, {info['videos']} videos "
-              f"({info['labels']['real']} real, {info['labels']['fake']} fake), {info['groups']} groups")
+              f"({info['labels']['real']} real, {info['labels']['fake']} fake), {info['groups']} groups in "
+              f"{info['components']} identity components")
         if info["categories"]:
             print("  categories: " + ", ".join(f"{k} {v}" for k, v in info["categories"].items()))
         if info["splits"]:
             print("  splits:     " + ", ".join(f"{k} {v}" for k, v in info["splits"].items()))
+        for note in info["carved"]:
+            print(f"  carved:     {note}")
+        if info["carved"]:
+            print("  splits used by preprocess: " + ", ".join(f"{k} {v}" for k, v in info["splits_used"].items()))
         if info["segments"]:
             print(f"  videos with fake segments: {info['segments']}")
         for p in info["problems"]:
@@ -232,7 +243,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     # the data's window-cutting settings replace the preset's; a --set that contradicts them is refused (exit 2)
     cfg = config_for_data(cfg, args.data, explicit=args.set)
     summary = train(args.data, args.out, cfg, strategy=args.strategy, epochs=args.epochs,
-                    verbose=2 if args.no_progress else "auto")
+                    verbose=2 if args.no_progress else "auto", allow_leaks=args.allow_leaks)
     print(json.dumps(summary, indent=1))
     print(f"run folder: {args.out} (best.keras, history.csv, logs/)")
     return EXIT_OK
@@ -522,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Beam runner: videos per work item and per shard file, the unit a killed worker "
                           "redoes (default 20, fewer when that would give under 64 items; shards are also cut "
                           "at preprocess.shard_mb)")
+    pre.add_argument("--allow-leaks", action="store_true", help=ALLOW_LEAKS_HELP)
     pre.set_defaults(func=cmd_preprocess, beam_args=[])
 
     syn = sub.add_parser(
@@ -589,6 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
                          f"train.pseudo_fakes={REAL_ONLY_PSEUDO_FAKES} unless --set); the data's fakes are "
                          "ignored (counted in the log) and the best epoch is chosen on real val videos and "
                          "their pseudo-fakes")
+    tr.add_argument("--allow-leaks", action="store_true", help=ALLOW_LEAKS_HELP)
     tr.set_defaults(func=cmd_train)
 
     ev = sub.add_parser(

@@ -46,6 +46,7 @@ MANIFEST_COLUMNS = [
     "shard", "offset", "length",
     "label", "video_fake", "audio_fake", "av_mismatch", "group", "dataset", "category", "method", "split",
     "fake_segments", "video_segments", "audio_segments",
+    "identities",  # last: older manifests lack it (recover rewrites them with it, empty); train's leak check reads it
 ]
 WINDOW_COLUMNS = ["video_id", "path", "index", "start", "face_ratio", "audio_ratio", "window_fake", "shard",
                   "label", "group", "category", "split"]
@@ -94,11 +95,20 @@ def _report_skipped(problems: list[str], what: str, limit: int = 20) -> None:
         print(f"  ... and {len(problems) - limit} more {what} rows skipped", file=sys.stderr)
 
 
-def collect_inputs(inputs: Iterable[str | Path | VideoRecord]) -> list[VideoRecord]:
+def collect_inputs(inputs: Iterable[str | Path | VideoRecord], allow_leaks: bool | None = False,
+                   seed: int = 0) -> list[VideoRecord]:
     """Videos, folders (searched recursively, or read by a dataset reader when one recognises the
     layout) and CSV lists (``path[,label,group,...]``, paths relative to the CSV) -> records, in a stable
     order. A path that does not exist is kept: it becomes a ``failed`` row, not a crash. A ``VideoRecord``
-    (the Beam runner's listing of a bucket) is taken as it is, then deduplicated and split like the rest."""
+    (the Beam runner's listing of a bucket) is taken as it is, then deduplicated and split like the rest.
+
+    Every record ends in train/val/test by identity component (``dfdetect.datasets.carve_splits``: a dataset's
+    missing val/test carved from its train split, unsplit inputs hashed with ``seed``); what was carved is
+    printed to stderr. Then the leak check (``check_leaks``): a split that puts one identity component on two
+    sides is refused (``SplitLeakError``, exit 2), or with ``allow_leaks`` warned about; None skips the check
+    (a caller that adds records of its own checks them all)."""
+    from dfdetect.datasets import carve_splits, check_leaks
+
     records: list[VideoRecord] = []
     for item in inputs:
         if isinstance(item, VideoRecord):
@@ -121,11 +131,14 @@ def collect_inputs(inputs: Iterable[str | Path | VideoRecord]) -> list[VideoReco
         if r.path not in seen:
             seen.add(r.path)
             unique.append(r)
-    from dfdetect.datasets import assign_splits
-
-    # Inputs without a split from their dataset get one by group (or file), so training can hold out data
-    # without a group ever landing on two sides.
-    return assign_splits(unique)
+    # Inputs without a split from their dataset (or a dataset without val/test) get one by identity component,
+    # so training selects its epoch on people it never trains on.
+    split, notes = carve_splits(unique, seed=seed)
+    for note in notes:
+        print(f"  splits: {note}", file=sys.stderr)
+    if allow_leaks is not None:
+        check_leaks(split, allow=allow_leaks, where="preprocess")
+    return split
 
 
 def _dataset_records(folder: Path) -> list[VideoRecord] | None:
@@ -695,6 +708,7 @@ def preprocess(
     workers: int | None = None,
     retry_failed: bool = False,
     progress: bool = True,
+    allow_leaks: bool = False,
 ) -> RunSummary:
     """Preprocesses videos into ``out_dir`` (resumable). See the module docstring.
 
@@ -709,23 +723,30 @@ def preprocess(
         retry_failed: process again the inputs that failed in an earlier run (inputs that hit an internal
             error, status ``error``, are retried anyway).
         progress: show a progress bar.
+        allow_leaks: warn about a split that puts one identity component on two sides instead of refusing it
+            (``dfdetect.datasets.SplitLeakError``, exit 2).
     """
     from tqdm.auto import tqdm
 
     config = config or get_config()
     if not 0 <= shard_index < num_shards:
         raise BadArgument(f"--shard-index must be in [0, {num_shards}), got {shard_index}")
+    items = list(inputs)
+    records = [r if isinstance(r, VideoRecord) else None for r in items]
+    if any(r is None for r in records):
+        records = collect_inputs([i for i in items if not isinstance(i, VideoRecord)], allow_leaks=None) + [
+            r for r in items if isinstance(r, VideoRecord)]
+    # before any work, the output folder included, and over every input (not this machine's part alone): a
+    # leaking split is refused here, not found after days of preprocessing; train checks the manifest again
+    from dfdetect.datasets import check_leaks
+
+    check_leaks(records, allow=allow_leaks, where="preprocess")
     out = Path(out_dir)
     (out / "shards").mkdir(parents=True, exist_ok=True)
     _check_config(out, config, shard_index, num_shards)
     mname, wname, sprefix = _names(shard_index, num_shards)
     manifest_path, windows_path = out / mname, out / wname
 
-    items = list(inputs)
-    records = [r if isinstance(r, VideoRecord) else None for r in items]
-    if any(r is None for r in records):
-        records = collect_inputs([i for i in items if not isinstance(i, VideoRecord)]) + [
-            r for r in items if isinstance(r, VideoRecord)]
     records = sorted(records, key=lambda r: r.path)[shard_index::num_shards]
 
     committed = recover(out, manifest_path, windows_path, sprefix)

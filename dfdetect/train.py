@@ -202,6 +202,7 @@ def train(
     epochs: int | None = None,
     verbose: int | str = "auto",
     extra_callbacks: list | None = None,
+    allow_leaks: bool = False,
 ) -> dict[str, Any]:
     """Trains ``config``'s model on ``data_dir`` (``train`` split; ``val`` for model selection) into
     ``out_dir``. Rerunning the same call after a crash resumes from the last finished epoch; after a finished
@@ -210,11 +211,16 @@ def train(
     Refuses (``DataConfigError``, before anything is built or written) a ``config`` that disagrees with how
     ``data_dir`` was preprocessed (``dfdetect.preprocess.check_data_config``): the run's ``config.yaml`` is what
     export and predict cut windows with, so it must hold the data's settings. ``config_for_data`` makes a
-    preset agree with its data."""
+    preset agree with its data.
+
+    Refuses (``SplitLeakError``, exit 2; a warning with ``allow_leaks``) data whose manifest puts one identity
+    component on two splits: the best epoch would be chosen on people it trains on."""
+    from dfdetect.datasets import data_leaks
     from dfdetect.pipeline import count_windows, make_dataset, training_table
     from dfdetect.preprocess import check_data_config
 
     check_data_config(config, data_dir)
+    data_leaks(data_dir, allow=allow_leaks)  # the split preprocess checked, as the folder now holds it
     out = Path(out_dir)
     finished = _finished_run(out, config)  # every worker of a cluster reads the chief's folder: all return here
     if finished is not None:
