@@ -173,3 +173,20 @@ def test_old_folders_without_identities_still_checked_by_group(tmp_path):
     with pytest.raises(SplitLeakError, match="'g1' \\(with g3\\) is in train/test"):
         data_leaks(data)
     assert data_leaks(tmp_path / "nothing") is None  # no manifest: nothing to check
+
+
+def test_preprocess_inputs_say_what_was_carved(tmp_path, capsys):
+    # a DFDC part as it comes: "train" everywhere (videos absent: they would be failed rows, not a crash)
+    part = tmp_path / "dfdc_train_part_0"
+    part.mkdir()
+    meta = {f"f{i}.mp4": {"label": "FAKE", "split": "train", "original": f"r{i % 40}.mp4"} for i in range(120)}
+    meta.update({f"r{i}.mp4": {"label": "REAL", "split": "train", "original": None} for i in range(40)})
+    (part / "metadata.json").write_text(json.dumps(meta))
+    recs = pp.collect_inputs([part])
+    err = capsys.readouterr().err
+    assert "splits: DFDC: no val/test split of its own: carved from its train split by identity component" in err
+    assert {r.split for r in recs} == {"train", "val", "test"} and not split_leaks(recs)
+    sides = defaultdict(set)
+    for r in recs:
+        sides[r.group].add(r.split)
+    assert all(len(s) == 1 for s in sides.values())  # a fake on its original's side
