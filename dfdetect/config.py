@@ -191,8 +191,10 @@ class TrainConfig:
         shuffle_buffer: windows in the shuffle buffer.
         augment: label-preserving augmentation of training windows.
         balance: weight the ``fake`` head's classes to equal total weight (real clips are rare in FakeAVCeleb).
-        cache: ``decoded`` (windows in memory, about 1 MB each: small datasets, fastest), ``serialized``
-            (the compact records; PNG decoding every epoch) or ``none`` (large datasets).
+        cache: ``auto`` (by the dataset's size against the available memory, said in the log:
+            ``dfdetect.pipeline.choose_cache``), ``decoded`` (windows in memory, about 1 MB each: small
+            datasets, fastest), ``serialized`` (the compact records; PNG decoding every epoch) or ``none``
+            (large datasets; memory bounded by the shuffle buffer).
         head_weights: loss weight of each head.
         steps_per_epoch: cap on steps per epoch (0 = one pass).
         sync_negatives: probability that a real training window gets the audio of another real window and
@@ -226,7 +228,7 @@ class TrainConfig:
     shuffle_buffer: int = 2048
     augment: bool = True
     balance: bool = True
-    cache: str = "decoded"
+    cache: str = "auto"
     head_weights: tuple[float, ...] = (1.0, 0.5, 0.5, 0.5)
     steps_per_epoch: int = 0
     sync_negatives: float = 0.3

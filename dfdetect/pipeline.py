@@ -15,6 +15,8 @@ a window, and a random gain and noise on the audio.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import tensorflow as tf
@@ -253,6 +255,89 @@ def _targets_and_weights(labels, balance: tuple[float, float] | None, head_weigh
     return targets, weights
 
 
+CACHE_MODES = ("auto", "decoded", "serialized", "none")
+# Share of the available memory a cache may fill: the rest is for the model, TensorFlow, the shuffle buffers and
+# the validation split's own cache (made by its own make_dataset call, against the same available memory).
+CACHE_MEMORY_SHARE = 0.5
+
+
+def available_memory() -> int:
+    """Bytes this process can still take: ``MemAvailable``, or less under a cgroup (container) limit."""
+    avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            limit = Path(limit_file).read_text().strip()
+            if limit.isdigit() and int(limit) < 1 << 60:  # "max" or a huge number: no limit
+                avail = min(avail, int(limit) - int(Path(usage_file).read_text().strip()))
+            break
+        except (OSError, ValueError):
+            continue
+    return max(0, avail)
+
+
+def decoded_window_bytes(config: Config) -> int:
+    """Memory one decoded window takes in the ``decoded`` cache: frames, audio, mask, mouth track, frame labels
+    and about 1 KB of labels, strings and tensor overhead."""
+    T = config.frames_per_window
+    C = config.faces.crop_size
+    return T * C * C * 3 + config.samples_per_window * 4 + T * (4 + 8) + len(FRAME_MODALITIES) * T * 8 + 1024
+
+
+def serialized_split_bytes(data_dir: str | Path, split: str | None) -> tuple[int, int]:
+    """Estimated bytes of one split's serialized windows (the shards' size times the split's share of the
+    windows, since shards mix splits) and the number of its windows."""
+    total = sum(Path(f).stat().st_size for f in shard_files(data_dir))
+    n_all = count_windows(data_dir, None)
+    n = count_windows(data_dir, split) if split is not None else n_all
+    return (int(total * n / n_all) if n_all else 0), n
+
+
+def choose_cache(data_dir: str | Path, config: Config, split: str | None, role: str = "train",
+                 memory: int | None = None) -> tuple[str, str]:
+    """The cache mode ``make_dataset`` uses and why, as ``(mode, reason)``.
+
+    ``train.cache=auto`` keeps decoded windows in memory (fastest: no PNG decoding after the first epoch) when
+    they fit in ``CACHE_MEMORY_SHARE`` of the available memory, else the serialized windows when those fit,
+    else nothing (every epoch reads the shards again: memory is then bounded by the shuffle buffer, whatever
+    the dataset's size). Evaluation reads every window once and never caches under ``auto``. An explicit mode
+    is kept, with a warning in the reason when it will not fit."""
+    mode = config.train.cache
+    if mode not in CACHE_MODES:
+        raise ValueError(f"train.cache must be one of {', '.join(CACHE_MODES)}, got {mode!r}")
+    if mode == "auto" and role == "evaluate":
+        return "none", "train.cache=auto; evaluation reads every window once"
+    memory = available_memory() if memory is None else memory
+    ser, n = serialized_split_bytes(data_dir, split)
+    dec = n * decoded_window_bytes(config)
+    budget = CACHE_MEMORY_SHARE * memory
+    gb = 1e9
+    sizes = (f"{n} windows: {dec / gb:.2f} GB decoded, {ser / gb:.2f} GB serialized; {memory / gb:.1f} GB "
+             f"available")
+    bound = (f"memory bounded by the shuffle buffer, about {config.train.shuffle_buffer} x "
+             f"{ser / max(n, 1) / 1e6:.2f} MB")
+    if mode == "auto":
+        if dec <= budget:
+            return "decoded", f"train.cache=auto; {sizes}: the decoded windows fit"
+        if ser <= budget:
+            return "serialized", f"train.cache=auto; {sizes}: only the serialized windows fit"
+        return "none", f"train.cache=auto; {sizes}: neither fits in half of it, {bound}"
+    need = {"decoded": dec, "serialized": ser, "none": 0}[mode]
+    reason = f"train.cache={mode}; {sizes}"
+    if mode == "none":
+        return mode, f"{reason}; {bound}"
+    if need > memory:
+        reason += f"; WARNING: the {mode} cache will not fit: set train.cache=auto or none"
+    return mode, reason
+
+
 def make_dataset(
     data_dir: str | Path,
     config: Config,
@@ -264,6 +349,7 @@ def make_dataset(
     with_meta: bool = False,
     seed: int | None = None,
     role: str | None = None,
+    log: Callable[[str], None] | None = print,
 ) -> tf.data.Dataset:
     """The input pipeline over ``data_dir``'s shards.
 
@@ -282,6 +368,8 @@ def make_dataset(
             ``train.exclude_methods``; real videos only with ``train.real_only``); ``train`` adds sync negatives
             and pseudo-fakes, and so does ``select`` for a real-only run (the same ones every epoch, since
             there is no real fake to choose an epoch by); ``evaluate`` keeps every window as it is.
+        log: where the line saying which cache mode is used, and why, goes (train and select roles; None:
+            nowhere).
     """
     tc = config.train
     seed = tc.seed if seed is None else seed
@@ -295,11 +383,15 @@ def make_dataset(
     if split is not None:
         spec = {"split": tf.io.FixedLenFeature([], tf.string, default_value="")}
         ds = ds.filter(lambda s: tf.equal(tf.io.parse_single_example(s, spec)["split"], split))
-    if tc.cache not in ("decoded", "serialized", "none"):
-        raise ValueError(f"train.cache must be decoded, serialized or none, got {tc.cache!r}")
-    if tc.cache == "serialized":
+    role = role or ("train" if training else "evaluate")
+    if role not in ("train", "select", "evaluate"):
+        raise ValueError(f"role must be train, select or evaluate, got {role!r}")
+    cache, why = choose_cache(data_dir, config, split, role)
+    if log is not None and role != "evaluate":
+        log(f"input cache for {split or 'all'} windows: {cache} ({why})")
+    if cache == "serialized":
         ds = ds.cache()  # compact; PNG decoding is then repeated every epoch
-    parse_now = tc.cache == "decoded"
+    parse_now = cache == "decoded"
     if parse_now:
         # decoded windows in memory (about 1 MB each at 112 px): every later epoch skips PNG decoding,
         # which on a 2-core machine competes with the training step itself
@@ -311,9 +403,6 @@ def make_dataset(
         ds = ds.repeat()
     if not parse_now:
         ds = ds.map(lambda s: _parse(config, s), num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
-    role = role or ("train" if training else "evaluate")
-    if role not in ("train", "select", "evaluate"):
-        raise ValueError(f"role must be train, select or evaluate, got {role!r}")
     if role != "evaluate" and tc.real_only:
         # the real videos alone (a partial fake's untouched stretches are still a fake video's)
         ds = ds.filter(lambda i, lab, m: tf.equal(m["fake_video_label"], 0))
