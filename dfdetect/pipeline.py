@@ -24,7 +24,7 @@ import tensorflow as tf
 from dfdetect.config import Config
 from dfdetect.errors import MissingInput
 from dfdetect.model import FRAME_HEADS, HEADS, input_names
-from dfdetect.shards import FRAME_MODALITIES, LABEL_KEYS, feature_spec
+from dfdetect.shards import FRAME_FORMATS, FRAME_MODALITIES, LABEL_KEYS, feature_spec, unknown_format_message
 
 
 def shard_files(data_dir: str | Path) -> list[str]:
@@ -93,12 +93,30 @@ def _parse_audio(config: Config, ex):
     return tf.ensure_shape(audio, (config.samples_per_window,))
 
 
+def decode_frames(encoded, frame_format, frames: int, crop: int):
+    """A window's ``frames`` (T,) stored frames in ``frame_format`` (``dfdetect.shards.FRAME_FORMATS``) to
+    (T, crop, crop, 3) uint8; an unknown format fails with a message that says what to do."""
+    def raw():  # all T frames in one op: no per-frame loop
+        return tf.reshape(tf.io.decode_raw(tf.io.decode_compressed(encoded, "ZLIB"), tf.uint8),
+                          (frames, crop, crop, 3))
+
+    def image():  # decode_image reads PNG and JPEG alike
+        return tf.map_fn(lambda b: tf.io.decode_image(b, channels=3, expand_animations=False), encoded,
+                         fn_output_signature=tf.uint8)
+
+    known = tf.reduce_any(tf.equal(frame_format, tf.constant(FRAME_FORMATS)))
+    head, tail = unknown_format_message("FORMAT").split("'FORMAT'")
+    check = tf.debugging.Assert(known, [head, frame_format, tail])
+    with tf.control_dependencies([check]):
+        out = tf.cond(tf.equal(frame_format, "zlib"), raw, image)
+    return tf.ensure_shape(out, (frames, crop, crop, 3))
+
+
 def _parse(config: Config, serialized):
     T = config.frames_per_window
     C = config.faces.crop_size
     ex = tf.io.parse_single_example(serialized, feature_spec(T))
-    frames = tf.map_fn(lambda b: tf.io.decode_png(b, channels=3), ex["frames"], fn_output_signature=tf.uint8)
-    frames = tf.ensure_shape(frames, (T, C, C, 3))
+    frames = decode_frames(ex["frames"], ex["frame_format"], T, C)
     audio = _parse_audio(config, ex)
     mask = tf.cast(ex["mask"], tf.float32)
     mouth = tf.reshape(ex["mouth"], (T, 2))  # read by the face pseudo-fake; dropped before the model
