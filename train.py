@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--strategy", default="auto")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     ap.add_argument("--real-only", action="store_true", help="real videos and pseudo-fakes only (dfdetect train)")
+    ap.add_argument("--allow-leaks", action="store_true",
+                    help="warn instead of stopping when one identity is on two sides of the split (dfdetect train)")
     args = ap.parse_args(argv)
 
     from dfdetect.cli import main as cli
@@ -54,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd += ["--epochs", str(args.epochs)]
     if args.real_only:
         cmd.append("--real-only")
+    if args.allow_leaks:
+        cmd.append("--allow-leaks")
     for s in args.set + adopted:
         cmd += ["--set", s]
     return cli(cmd)
