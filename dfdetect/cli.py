@@ -333,7 +333,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from tqdm.auto import tqdm
 
-    from dfdetect.predict import VERDICT_FIELDS, Detector, track_text, verdict_row, verdict_text
+    from dfdetect.predict import VERDICT_FIELDS, Detector, track_text, verdict_json, verdict_row, verdict_text
 
     videos = _expand_videos(args.videos)
     if not videos:
@@ -364,12 +364,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 log = log_traceback(log, f"dfdetect predict: internal error on {path}", v.traceback)
                 crashes.append((str(path), v.reason))
             failed += v.status == "failed"
-            d = v.to_dict()
             if writer is not None:
                 writer.writerow(verdict_row(v))
                 fh.flush()
             if args.json:
-                print(json.dumps({k: d[k] for k in VERDICT_FIELDS}), flush=True)
+                print(json.dumps(verdict_json(v)), flush=True)
             elif writer is None:
                 if v.status == "ok":
                     print(verdict_text(v), flush=True)

@@ -373,6 +373,13 @@ def track_text(v: Verdict, width: int = 60) -> str:
             f"                        {''.join(under).rstrip()}")
 
 
+def verdict_json(v: Verdict) -> dict[str, Any]:
+    """A verdict as the JSON object ``dfdetect predict --json`` prints (and ``dfdetect serve`` answers):
+    ``VERDICT_FIELDS``, in that order."""
+    d = v.to_dict()
+    return {k: d[k] for k in VERDICT_FIELDS}
+
+
 def verdict_row(v: Verdict) -> dict[str, Any]:
     """A verdict as one flat CSV row (``VERDICT_FIELDS``; segments and timeline as JSON text)."""
     d = v.to_dict()
