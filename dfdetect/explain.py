@@ -178,9 +178,10 @@ def explain_window(model, window, out_dir: str | Path, name: str, sample_rate: i
     return files
 
 
-def timeline_plot(verdict, out_dir: str | Path, name: str, threshold: float) -> Path:
+def timeline_plot(verdict, out_dir: str | Path, name: str, threshold: float, title: str | None = None) -> Path:
     """The per-frame track of each modality (the frame-level heads, stitched), the window-level ``fake``
-    score as dots, the video threshold, and the fake segments shaded and labelled with their modality."""
+    score as dots, the video threshold, and the fake segments shaded and labelled with their modality;
+    ``title`` names the video (default: its file name)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(9, 3.2))
@@ -196,7 +197,7 @@ def timeline_plot(verdict, out_dir: str | Path, name: str, threshold: float) -> 
         ax.text((s["start"] + s["end"]) / 2, 1.0, s.get("modality", ""), ha="center", va="top", fontsize=7)
     ax.axhline(threshold, color="black", ls="--", lw=1, label=f"video threshold {threshold:.2f}")
     ax.set(ylim=(-0.02, 1.02), xlabel="seconds", ylabel="P(fake)",
-           title=f"{Path(verdict.path).name}: {verdict.label} ({verdict.score:.2f}); shaded: fake segments")
+           title=f"{title or Path(verdict.path).name}: {verdict.label} ({verdict.score:.2f}); shaded: fake segments")
     ax.legend(fontsize=7, ncol=5, loc="upper left")
     path = out / f"{name}_timeline.png"
     fig.savefig(path, dpi=100, bbox_inches="tight")
@@ -204,8 +205,9 @@ def timeline_plot(verdict, out_dir: str | Path, name: str, threshold: float) -> 
     return path
 
 
-def explain_video(detector, path: str | Path, out_dir: str | Path):
-    """Scores a video and writes its three explanation PNGs; returns the verdict and the files."""
+def explain_video(detector, path: str | Path, out_dir: str | Path, title: str | None = None):
+    """Scores a video and writes its three explanation PNGs; returns the verdict and the files. ``title``
+    names the video on the pictures (default: its file name; `dfdetect serve` passes the client's)."""
     v = detector.predict_video(path, keep_windows=True)
     if v.status != "ok" or not v.timeline:
         return v, []
@@ -214,6 +216,6 @@ def explain_video(detector, path: str | Path, out_dir: str | Path):
     name = Path(path).stem
     files = explain_window(detector.model, windows[worst], out_dir, name, detector.config.media.sample_rate,
                            detector.threshold)
-    files.append(timeline_plot(v, out_dir, name, detector.threshold))
+    files.append(timeline_plot(v, out_dir, name, detector.threshold, title))
     del v._windows  # type: ignore[attr-defined]
     return v, files
