@@ -37,6 +37,7 @@ LOGS = {
     "export": "RUN/logs/export.log",
     "predict": "next to --csv FILE (FILE with .log), else $TMPDIR/dfdetect-predict-TIME-PID.log",
     "demo": "ROOT/reports/demo-CONFIG/demo.log",
+    "serve": "$TMPDIR/dfdetect-serve-TIME-PID.log",
 }
 RESUMABLE = {"preprocess", "synth", "train", "demo"}
 
@@ -387,6 +388,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_INTERNAL if crashes else EXIT_PARTIAL if failed else EXIT_OK
 
 
+# --- serve -----------------------------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    from dfdetect.serve import MB, Settings, serve
+
+    if args.max_upload_mb <= 0 or args.queue < 1:
+        raise UsageError("--max-upload-mb must be > 0 and --queue >= 1")
+    token = args.token or os.environ.get("DFDETECT_TOKEN") or None
+    if args.host not in ("127.0.0.1", "localhost", "::1") and token is None:
+        print(f"warning: serving on {args.host} without a token: anyone who can reach it can use it "
+              "(set --token or DFDETECT_TOKEN)", file=sys.stderr)
+    settings = Settings(max_upload_bytes=int(args.max_upload_mb * MB), token=token, queue_size=args.queue,
+                        read_timeout=args.read_timeout, tmp_dir=args.tmp_dir, log_file=_log_path(args))
+    serve(args.model, host=args.host, port=args.port, settings=settings)
+    return EXIT_OK
+
+
 # --- demo ------------------------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job end to end on the built-in benchmark; every step resumes if run again."""
@@ -678,6 +695,26 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--no-progress", action="store_true")
     pr.set_defaults(func=cmd_predict)
 
+    srv = sub.add_parser(
+        "serve", help="a web page and a REST API over one model (for people who never open a terminal)",
+        description="Loads an exported model once and serves, on 127.0.0.1 unless told otherwise: the page at "
+                    "/ (drop a video: verdict, timeline, heat maps), POST /v1/predict (multipart field 'file', "
+                    "explain=true optional) answering what `predict --json` prints, GET /v1/health, "
+                    "GET /v1/model (the model card) and the API docs at /docs. Uploads go to a private "
+                    "temporary folder and are deleted after scoring.")
+    srv.add_argument("--model", help="exported model folder (default: the latest under saved_models/)")
+    srv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--max-upload-mb", type=float, default=200.0, help="larger uploads get 413 (default 200)")
+    srv.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on the API (default: $DFDETECT_TOKEN "
+                                     "if set; prefer it, a flag shows in the process list)")
+    srv.add_argument("--queue", type=int, default=8, help="requests admitted at once (uploading, waiting or "
+                                                          "scored); more get 503 with Retry-After (default 8)")
+    srv.add_argument("--read-timeout", type=float, default=30.0,
+                     help="seconds an upload may stall before it is dropped with 408 (default 30)")
+    srv.add_argument("--tmp-dir", help="where the private upload folder is made (default: the system temp folder)")
+    srv.set_defaults(func=cmd_serve)
+
     demo = sub.add_parser(
         "demo", help="the main job, end to end on the built-in benchmark",
         description="Fetches the models, builds the built-in benchmark, preprocesses it, trains the cpu-small "
@@ -691,7 +728,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     for name, command in (("models-fetch", fetch), ("probe", probe), ("preprocess", pre), ("synth", syn),
                           ("datasets-inspect", ins), ("train", tr), ("evaluate", ev), ("robustness", rob),
-                          ("export", exp), ("predict", pr), ("demo", demo)):
+                          ("export", exp), ("predict", pr), ("serve", srv), ("demo", demo)):
         command.epilog = _exit_epilog(name)
     return p
 
