@@ -6,9 +6,10 @@ Takes the face crops of ``--windows`` training windows of a preprocessed folder 
 20-clip benchmark with the ``cpu-small`` preset first), re-encodes every frame in each format and prints, per
 format: the frames' bytes per window (the waveform adds the same for all: float32, 128 KB at 2 s and 16 kHz),
 encode frames/s, decode windows/s with the pipeline's own TensorFlow ops on one thread (best of --rounds),
-and the PSNR of the decoded frames against the stored ones (inf: lossless). Formats: PNG as written today (deflate level 1,
-Huffman only), PNG with default deflate, JPEG quality 95 and 90, raw uint8 frames compressed with zlib at
-levels 1 and 6.
+and the PSNR of the decoded frames against the stored ones (inf: lossless). Formats: PNG as written before
+(deflate level 1, Huffman only), PNG with default deflate, JPEG quality 95 and 90, raw uint8 frames compressed
+with zlib at levels 1 (what shards store now) and 6. Any folder will do: its frames are decoded, whatever
+their format, then re-encoded.
 """
 
 from __future__ import annotations
@@ -54,11 +55,11 @@ def encoders() -> dict:
 
     huffman = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
     return {
-        "png (today: level 1, Huffman only)": ("png", lambda x: png(x, huffman)),
+        "png (before: level 1, Huffman only)": ("png", lambda x: png(x, huffman)),
         "png (default deflate)": ("png", lambda x: png(x, [])),
         "jpeg q95": ("jpeg", lambda x: jpeg(x, 95)),
         "jpeg q90": ("jpeg", lambda x: jpeg(x, 90)),
-        "raw uint8 + zlib 1": ("zlib", lambda x: zlib.compress(np.ascontiguousarray(x).tobytes(), 1)),
+        "raw uint8 + zlib 1 (the default)": ("zlib", lambda x: zlib.compress(np.ascontiguousarray(x).tobytes(), 1)),
         "raw uint8 + zlib 6": ("zlib", lambda x: zlib.compress(np.ascontiguousarray(x).tobytes(), 6)),
     }
 

@@ -96,7 +96,7 @@ def main() -> None:
     print(f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (1 min, at the end), "
           f"backend {keras.backend.backend()}, preset {config.name}, batch {config.train.batch_size}, "
           f"cache {config.train.cache}, sync_negatives {config.train.sync_negatives}")
-    print(f"input pipeline (parse + PNG decode + augment): {inp:8.1f} windows/s   peak RSS {rss_input:.2f} GB")
+    print(f"input pipeline (parse, decode, augment):       {inp:8.1f} windows/s   peak RSS {rss_input:.2f} GB")
     if mod is not None:
         print(f"model training step (fixed batch):             {mod:8.1f} windows/s   peak RSS {peak_rss_gb():.2f} GB")
         print(f"ratio input / model:                           {inp / mod:8.2f}   (target >= 2)")

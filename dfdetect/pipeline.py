@@ -339,8 +339,10 @@ def choose_cache(data_dir: str | Path, config: Config, split: str | None, role: 
     gb = 1e9
     sizes = (f"{n} windows: {dec / gb:.2f} GB decoded, {ser / gb:.2f} GB serialized; {memory / gb:.1f} GB "
              f"available")
+    per_window = ser / max(n, 1)
     bound = (f"memory bounded by the shuffle buffer, about {config.train.shuffle_buffer} x "
-             f"{ser / max(n, 1) / 1e6:.2f} MB")
+             f"{per_window / 1e6:.2f} MB = {config.train.shuffle_buffer * per_window / gb:.1f} GB "
+             "(train.shuffle_buffer)")
     if mode == "auto":
         if dec <= budget:
             return "decoded", f"train.cache=auto; {sizes}: the decoded windows fit"

@@ -1,8 +1,8 @@
 """The on-disk window format: one ``tf.train.Example`` per window in TFRecord shards.
 
 Frames are stored losslessly (detection cues are compression-sensitive) as raw uint8 RGB compressed with zlib
-(``frame_format`` ``zlib``, the default since it decodes about 2.5x faster than PNG for 1.4x the bytes:
-``bench/frame_format.py``) or, in shards written before the format was recorded, as PNG (read as ``png``);
+(``frame_format`` ``zlib``, the default since it decodes about twice as fast as PNG for 1.45x the frame
+bytes: ``bench/frame_format.py``) or, in shards written before the format was recorded, as PNG (read as ``png``);
 ``jpeg`` (quality 95, lossy) can be written on request. The waveform is stored as raw float32 bytes, the mask and mouth track as small lists, labels as int64 (``-1`` = unknown, which the training loss
 turns into zero weight); ``frame_labels`` holds one label per time step for each of ``FRAME_MODALITIES``
 (``frame_labels``), so the frame-level heads learn *where* inside a window the fake is. ``FEATURES`` is the parsing spec ``dfdetect.pipeline`` uses; ``read_windows`` reads
@@ -85,9 +85,11 @@ def frame_labels(record: VideoRecord, first_frame: int, frames: int, fps: float)
 
 FRAME_FORMATS = ("zlib", "png", "jpeg")
 # Raw uint8 frames + zlib level 1: lossless like PNG, so a model sees the same pixels, and the tf.data pipeline
-# decodes a window's frames in one vectorised op about 2.5x faster than PNG (measured on 112 px crops of 30
-# frames: bench/frame_format.py), which keeps training on data that does not fit in memory ahead of the
-# model on 2 cores. Level 6 saves 3% of the bytes at half the encoding speed.
+# decodes a window's frames in one vectorised op 1.9-2.3x faster than PNG on one core (205 vs 106 windows/s
+# for 30 crops of 112 px; bench/frame_format.py), which keeps training on data that does not fit in memory
+# ahead of the model on 2 cores. Level 6 saves 3% of the bytes at half the encoding speed. JPEG q95 decodes
+# 3.7x faster at a quarter of the bytes, but is lossy (PSNR 47 dB), and detection cues (blending seams,
+# double compression) are what a lossy re-encoding blurs: unmeasured for AUC, so not the default.
 FRAME_FORMAT = "zlib"
 ZLIB_LEVEL = 1
 JPEG_QUALITY = 95
