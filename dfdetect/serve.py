@@ -387,6 +387,7 @@ def _release(app) -> None:
 async def _receive(request, fh, settings: Settings) -> _FormSink:
     """Streams a multipart body into ``fh`` (closed on return), enforcing the size limit (Content-Length
     first, then the bytes that arrive) and the read and whole-upload timeouts."""
+    from python_multipart.exceptions import MultipartParseError
     from python_multipart.multipart import MultipartParser, parse_options_header
 
     with fh:
@@ -414,8 +415,11 @@ async def _receive(request, fh, settings: Settings) -> _FormSink:
             received += len(chunk)
             if received > limit + FRAMING_BYTES:
                 raise Rejected(413, f"file larger than the server's limit of {limit / MB:g} MB")
-            if chunk:
-                parser.write(chunk)
+            try:
+                if chunk:
+                    parser.write(chunk)
+            except MultipartParseError as e:  # a broken form is the client's mistake, not a server error
+                raise Rejected(422, f"malformed multipart/form-data body ({e})") from None
         parser.finalize()
         return sink
 

@@ -241,6 +241,8 @@ def test_not_multipart_and_no_file(main):
     body = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="explain"\r\n\r\ntrue\r\n--{BOUNDARY}--\r\n'
     status, _, out = request(main, "POST", "/v1/predict", body.encode())
     assert status == 422 and json.loads(out)["reason"].startswith("no file")
+    status, _, out = request(main, "POST", "/v1/predict", f"--{BOUNDARY}\r\nno headers here".encode())
+    assert status == 422 and json.loads(out)["reason"].startswith("malformed multipart")
     still_serving(main)
 
 
