@@ -161,12 +161,15 @@ def main() -> int:
             cmd = [sys.executable, "-m", "dfdetect.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                    "--tmp-dir", tmp.name, "--queue", str(2 * args.concurrency)]
             cmd += ["--model", args.model] if args.model else []
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            # the server's log goes to a file: a pipe nobody reads would fill up and block the server
+            log = open(Path(tmp.name).parent / f"dfdetect-serve-load-{os.getpid()}.log", "w")
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True,
+                                    env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
             pid = proc.pid
             end = time.monotonic() + 300
             while True:
                 if proc.poll() is not None:
-                    raise SystemExit(f"the server exited: {proc.stderr.read()[-2000:]}")
+                    raise SystemExit(f"the server exited: {Path(log.name).read_text()[-2000:]}")
                 try:
                     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
                     conn.request("GET", "/v1/health")
@@ -177,6 +180,7 @@ def main() -> int:
                 if time.monotonic() > end:
                     raise SystemExit("the server did not start within 300 s")
                 time.sleep(0.5)
+            print(f"server pid {pid}, log {log.name}", file=sys.stderr)
             folders = list(Path(tmp.name).iterdir())
             upload_dir = folders[0] if len(folders) == 1 else None
         load = os.getloadavg()
