@@ -28,6 +28,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -433,6 +434,22 @@ def _version() -> str:
         return "unknown"
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; a port in use or an unknown host is a usage error (exit 2), found
+    before the model spends its seconds loading."""
+    from dfdetect.errors import BadArgument
+
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(128)
+    except OSError as e:
+        raise BadArgument(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    return sock
+
+
 def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000,
           settings: Settings | None = None, log_level: str = "info") -> None:
     """Loads the model once and serves until Ctrl-C (``dfdetect serve``)."""
@@ -440,15 +457,19 @@ def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 
 
     from dfdetect.predict import Detector
 
-    scorer = Scorer(Detector(model))
+    sock = listen(host, port)
     try:
-        app = create_app(scorer, settings)
-        print(f"dfdetect serve: model {scorer.detector.model_dir}, http://{host}:{port}/ (API docs /docs)",
-              file=sys.stderr, flush=True)
-        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_keep_alive=5,
-                    timeout_graceful_shutdown=10)
+        scorer = Scorer(Detector(model))
+        try:
+            app = create_app(scorer, settings)
+            print(f"dfdetect serve: model {scorer.detector.model_dir}, http://{host}:{port}/ (API docs /docs)",
+                  file=sys.stderr, flush=True)
+            config = uvicorn.Config(app, log_level=log_level, timeout_keep_alive=5, timeout_graceful_shutdown=10)
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            scorer.close()
     finally:
-        scorer.close()
+        sock.close()
 
 
-__all__ = ["Rejected", "Scorer", "Settings", "create_app", "display_name", "serve", "sniff"]
+__all__ = ["Rejected", "Scorer", "Settings", "create_app", "display_name", "listen", "serve", "sniff"]

@@ -325,6 +325,19 @@ def test_env_token_reaches_the_server(monkeypatch):
     assert (st.token, st.max_upload_bytes, st.queue_size) == ("from-env", 5 * 2**20, 2)
 
 
+def test_port_in_use_and_no_model_are_usage_errors(tmp_path, capsys):
+    from dfdetect.cli import main as cli
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        assert cli(["serve", "--port", str(port), "--model", str(tmp_path)]) == 2  # before any model loads
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    assert cli(["serve", "--port", "0", "--model", str(tmp_path)]) == 2  # a folder without a model card
+    assert "model_card.json" in capsys.readouterr().err
+
+
 def test_sniff_and_names():
     from dfdetect.serve import display_name, sniff
 
