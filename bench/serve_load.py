@@ -3,6 +3,7 @@
     python bench/serve_load.py --model DIR                 # 200 uploads at concurrency 8 (the README's figures)
     python bench/serve_load.py --model DIR --n 16 --concurrency 4 --seed 0    # the small mode tests run
     python bench/serve_load.py --url http://127.0.0.1:8000 --pid PID --upload-dir DIR   # a running server
+    python bench/serve_load.py --model DIR --n 48 --explain    # with the explanation images (explain=true)
 
 Without --url it starts `dfdetect serve` itself (a free port of 127.0.0.1, a fresh --tmp-dir, a queue of 2 x C)
 and stops it at the end. Each upload is one of a few short real talking clips (dfdetect.sample_media), drawn
@@ -49,7 +50,7 @@ def make_clips(folder: Path, seconds: float) -> list[Path]:
             for i, photo in enumerate(("astronaut", "grace_hopper", "astronaut"))]
 
 
-def upload(host: str, port: int, data: bytes, token: str | None) -> tuple[int, float]:
+def upload(host: str, port: int, data: bytes, token: str | None, explain: bool = False) -> tuple[int, float]:
     """One POST /v1/predict; returns the status (0: no answer) and the seconds it took."""
     boundary = uuid.uuid4().hex
     body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="clip.mp4"\r\n'
@@ -60,7 +61,7 @@ def upload(host: str, port: int, data: bytes, token: str | None) -> tuple[int, f
     t0 = time.perf_counter()
     try:
         conn = http.client.HTTPConnection(host, port, timeout=120)
-        conn.request("POST", "/v1/predict", body=body, headers=headers)
+        conn.request("POST", "/v1/predict" + ("?explain=true" if explain else ""), body=body, headers=headers)
         r = conn.getresponse()
         r.read()
         status = r.status
@@ -72,7 +73,7 @@ def upload(host: str, port: int, data: bytes, token: str | None) -> tuple[int, f
 
 def run_load(url: str, n: int = 200, concurrency: int = 8, seed: int = 0, pid: int | None = None,
              upload_dir: str | Path | None = None, token: str | None = None, seconds: float = 2.0,
-             max_seconds: float = 900.0) -> dict:
+             max_seconds: float = 900.0, explain: bool = False) -> dict:
     """Sends ``n`` uploads at ``concurrency`` to the server at ``url`` (127.0.0.1 only) and measures them;
     ``pid`` and ``upload_dir`` are the server's, for its RSS and its leftovers."""
     parts = urlsplit(url)
@@ -82,7 +83,7 @@ def run_load(url: str, n: int = 200, concurrency: int = 8, seed: int = 0, pid: i
     with tempfile.TemporaryDirectory() as tmp:
         clips = [p.read_bytes() for p in make_clips(Path(tmp), seconds)]
     order = random.Random(seed).choices(range(len(clips)), k=n)
-    warm = upload(host, port, clips[0], token)  # graph tracing and first-call costs are not the load's
+    warm = upload(host, port, clips[0], token, explain)  # graph tracing and first-call costs are not the load's
     rss0 = rss_mb(pid) if pid else None
     results: list[tuple[int, float]] = []
     deadline = time.monotonic() + max_seconds
@@ -91,7 +92,7 @@ def run_load(url: str, n: int = 200, concurrency: int = 8, seed: int = 0, pid: i
     def one(i: int) -> tuple[int, float]:
         if time.monotonic() > deadline:
             return -1, 0.0  # not sent: the run's time bound
-        return upload(host, port, clips[order[i]], token)
+        return upload(host, port, clips[order[i]], token, explain)
 
     with ThreadPoolExecutor(concurrency) as pool:
         results = list(pool.map(one, range(n)))
@@ -108,7 +109,7 @@ def run_load(url: str, n: int = 200, concurrency: int = 8, seed: int = 0, pid: i
     def q(p: float) -> float:
         return round(lat[min(len(lat) - 1, int(p * len(lat)))], 3) if lat else float("nan")
 
-    return {"n": n, "concurrency": concurrency, "seed": seed, "warmup_status": warm[0],
+    return {"n": n, "concurrency": concurrency, "seed": seed, "explain": explain, "warmup_status": warm[0],
             "ok": sum(s == 200 for s, _ in results), "busy": sum(s == 503 for s, _ in results),
             "errors": sum(s not in (200, 503) for s, _ in results),
             "not_sent": sum(s == -1 for s, _ in results), "seconds": round(wall, 2),
@@ -148,6 +149,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--clip-seconds", type=float, default=2.0)
     ap.add_argument("--max-seconds", type=float, default=900.0, help="bound on the whole run")
+    ap.add_argument("--explain", action="store_true", help="ask for the explanation images too (explain=true)")
     args = ap.parse_args()
 
     proc = None
@@ -185,7 +187,7 @@ def main() -> int:
             upload_dir = folders[0] if len(folders) == 1 else None
         load = os.getloadavg()
         result = run_load(url, args.n, args.concurrency, args.seed, pid, upload_dir, args.token,
-                          args.clip_seconds, args.max_seconds)
+                          args.clip_seconds, args.max_seconds, args.explain)
         result["loadavg_start"] = [round(x, 2) for x in load]
         result["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
         result["cpus"] = os.cpu_count()
