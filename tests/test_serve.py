@@ -348,7 +348,7 @@ def test_sniff_and_names():
     assert display_name("") == "upload" and display_name("a\x00b\nc.mp4") == "abc.mp4"
 
 
-def test_page_docs_and_openapi_are_local(main):
+def test_page_is_self_contained_and_docs_answer(main):
     status, hdrs, html = request(main, "GET", "/")
     assert status == 200 and "default-src 'self'" in hdrs["content-security-policy"]
     page = html.decode()
