@@ -236,3 +236,23 @@ def test_overlapping_windows_share_frames(corpus, tmp_path):
     assert len(wins) >= 3
     for a, b in zip(wins, wins[1:]):
         np.testing.assert_array_equal(a["frames"][hop:], b["frames"][:-hop])  # the same frames, encoded once
+
+
+def test_a_failing_window_writer_is_an_internal_error_not_a_hang(corpus, tmp_path, monkeypatch):
+    # Windows are serialised in a thread of their own (preprocess._WindowWriter): an exception there must reach
+    # the video's result as an internal error, and a producer with more windows to give must not block on it.
+    import dfdetect.shards
+    from dfdetect.preprocess import _close_worker, process_video
+    from dfdetect.records import VideoRecord
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("serialiser broke")
+
+    monkeypatch.setattr(dfdetect.shards, "serialize_window", broken)
+    cfg = CFG.override(window={"hop_seconds": 0.25})  # many windows: more than the writer's queue holds
+    try:
+        res = process_video(VideoRecord(path=str(corpus / "talk0.mp4")), cfg, str(tmp_path / "w.tfrecord"))
+    finally:
+        _close_worker()
+    assert (res["status"], res["reason"]) == ("error", "internal error: RuntimeError: serialiser broke")
+    assert res["windows"] == 0 and res["window_rows"] == []
