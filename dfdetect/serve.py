@@ -232,6 +232,25 @@ def _truthy(value: str | None) -> bool:
 
 
 # --- the app ---------------------------------------------------------------------------------------------
+def _offline_docs(app) -> None:
+    """``/docs``: Swagger UI from the package ``fastapi-offline`` (its scripts and styles under
+    ``/docs-static``), so the API docs, like the page, need nothing from outside the machine."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+    from fastapi_offline.core import _STATIC_PATH
+
+    app.mount("/docs-static", StaticFiles(directory=str(_STATIC_PATH)), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    async def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="dfdetect API",
+                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-static/swagger-ui.css",
+                                   swagger_favicon_url="/docs-static/favicon.png")
+
+
+
 def create_app(scorer: Scorer, settings: Settings | None = None):
     """The FastAPI app over ``scorer``. Its private upload folder is made now and removed at shutdown
     (``app.state.upload_dir``); ``app.state.active`` counts the requests the queue holds."""
@@ -256,9 +275,12 @@ def create_app(scorer: Scorer, settings: Settings | None = None):
         yield
         shutil.rmtree(upload_dir, ignore_errors=True)
 
-    app = FastAPI(title="dfdetect", version=_version(), lifespan=lifespan,
+    # docs_url=None: FastAPI's own /docs loads Swagger UI from a CDN, blank on an offline machine; the one below
+    # serves the copy fastapi-offline ships (a Swagger UI that reads OpenAPI 3.1, which FastAPI writes)
+    app = FastAPI(title="dfdetect", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Multimodal deepfake video detector: face, voice and their agreement. "
                               "POST a video to /v1/predict; the page at / does the same in a browser.")
+    _offline_docs(app)
     app.state.upload_dir = upload_dir
     app.state.active = 0
     app.state.settings = settings

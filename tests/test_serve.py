@@ -358,7 +358,12 @@ def test_page_is_self_contained_and_docs_answer(main):
         page += body.decode()
     assert not [u for u in ("http://", "https://") if u in page.replace("http://www.w3.org/2000/svg", "")]
     assert request(main, "GET", "/static/..%2Fserve.py")[0] == 404
-    assert request(main, "GET", "/docs")[0] == 200
+    # the API docs work offline too: Swagger UI from the installed package, nothing from another host
+    status, _, docs = request(main, "GET", "/docs")
+    assert status == 200 and not [u for u in ("http://", "https://") if u in docs.decode()], docs[:400]
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        s, _, body = request(main, "GET", f"/docs-static/{asset}")
+        assert s == 200 and f"/docs-static/{asset}" in docs.decode() and len(body) > 10_000
     spec = json.loads(request(main, "GET", "/openapi.json")[2])
     assert "multipart/form-data" in spec["paths"]["/v1/predict"]["post"]["requestBody"]["content"]
 
@@ -397,6 +402,11 @@ def test_page_in_headless_chromium(main, clips, tmp_path):
             assert "A face in 100% of frames" in seen and "Audio: yes" in seen and "Took" in seen
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
             page.screenshot(path=str(tmp_path / "serve-page.png"), full_page=True)
+            # the API docs render offline: Swagger UI lists the endpoints from /openapi.json
+            page.goto(main.url + "/docs")
+            page.wait_for_selector(".opblock", timeout=20_000)
+            paths = page.locator(".opblock-summary-path").all_inner_texts()
+            assert "/v1/predict" in paths and "/v1/health" in paths, paths
         finally:
             browser.close()
     assert not external, external  # no CDN, no fonts, nothing from elsewhere
