@@ -13,7 +13,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", help="exported model folder (default: the latest under saved_models/)")
     ap.add_argument("--json", action="store_true", help="one JSON object per video")
     ap.add_argument("--threshold", type=float)
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="show the native libraries' start-up logs (hidden by default; dfdetect --verbose)")
     args = ap.parse_args(argv)
+    if args.verbose:  # every dfdetect command this script runs follows it (dfdetect.quiet)
+        from dfdetect.quiet import quiet_env
+
+        quiet_env(True)
 
     from dfdetect.cli import main as cli
 

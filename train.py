@@ -30,7 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real-only", action="store_true", help="real videos and pseudo-fakes only (dfdetect train)")
     ap.add_argument("--allow-leaks", action="store_true",
                     help="warn instead of stopping when one identity is on two sides of the split (dfdetect train)")
+    ap.add_argument("-v", "--verbose", action="store_true",
+                    help="show the native libraries' start-up logs (hidden by default; dfdetect --verbose)")
     args = ap.parse_args(argv)
+    if args.verbose:  # every dfdetect command this script runs follows it (dfdetect.quiet)
+        from dfdetect.quiet import quiet_env
+
+        quiet_env(True)
 
     from dfdetect.cli import main as cli
     from dfdetect.errors import UsageError

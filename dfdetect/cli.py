@@ -42,6 +42,28 @@ LOGS = {
 RESUMABLE = {"preprocess", "synth", "train", "demo"}
 
 
+# One example per command, first in its --help epilog (a newcomer's first question is what to type).
+EXAMPLES = {
+    None: "dfdetect predict clip.mp4 (score one video with the latest exported model); dfdetect demo (the "
+          "whole job on the built-in benchmark); dfdetect COMMAND --help for each command's options",
+    "models": "dfdetect models fetch",
+    "models-fetch": "dfdetect models fetch --source ~/Downloads/face_detection_short_range.tflite",
+    "probe": "dfdetect probe clip.mp4 --json",
+    "preprocess": "dfdetect preprocess data/raw/synth --out data/processed/synth --config cpu-small",
+    "synth": "dfdetect synth --out data/raw/synth --n 400",
+    "datasets": "dfdetect datasets inspect ~/data/FakeAVCeleb_v1.2",
+    "datasets-inspect": "dfdetect datasets inspect ~/data/FakeAVCeleb_v1.2 --json",
+    "train": "dfdetect train --data data/processed/synth --out saved_models/run1 --config cpu-small",
+    "evaluate": "dfdetect evaluate --model saved_models/run1 --data data/processed/synth --out reports/run1",
+    "robustness": "dfdetect robustness --model saved_models/run1 --data data/processed/synth "
+                  "--out reports/run1-robustness --only gaussian_blur --only h264",
+    "export": "dfdetect export --model saved_models/run1 --out saved_models/export-run1",
+    "predict": "dfdetect predict clip.mp4 videos/ --json --csv verdicts.csv",
+    "serve": "dfdetect serve --model saved_models/export-run1 --port 8000 (then open http://127.0.0.1:8000/)",
+    "demo": "dfdetect demo --n 100 --epochs 3",
+}
+
+
 def _exit_epilog(command: str | None = None) -> str:
     """The exit-code paragraph of ``--help``, with where ``command`` (or each command) logs tracebacks."""
     if command:
@@ -49,15 +71,17 @@ def _exit_epilog(command: str | None = None) -> str:
     else:
         where = "; ".join(f"{c} {p}" for c, p in LOGS.items())
         where += "; others $TMPDIR/dfdetect-COMMAND-TIME-PID.log"
-    return ("Exit codes: 0 every input handled; 3 some inputs failed (each with its reason in the output); "
+    return (f"Example: {EXAMPLES[command]}. "
+            "Exit codes: 0 every input handled; 3 some inputs failed (each with its reason in the output); "
             "2 usage error (bad flags or values, missing folders, bad config); 1 internal error (a bug: one "
             "line on stderr names the log file holding the traceback); 130 interrupted (Ctrl-C). "
             f"Tracebacks: {where}.")
 
 
-def _quiet_logs() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("GLOG_minloglevel", "2")
+# Commands that load TensorFlow anyway: it is imported up front, its start-up logs filtered (dfdetect.quiet).
+TF_COMMANDS = {"preprocess", "train", "evaluate", "robustness", "export", "predict", "serve", "demo"}
+VERBOSE_HELP = ("show the native libraries' logs (TensorFlow, MediaPipe, LiteRT start-up lines), hidden by "
+                "default; also DFDETECT_VERBOSE=1")
 
 
 # --- models ------------------------------------------------------------------------------------------------
@@ -495,9 +519,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Multimodal deepfake video detection: face track + voice + their agreement.",
         epilog=_exit_epilog(),
     )
+    p.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    models = sub.add_parser("models", help="manage the face-detector model files")
+    models = sub.add_parser("models", help="manage the face-detector model files",
+                            epilog=f"Example: {EXAMPLES['models']}")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     fetch = msub.add_parser(
         "fetch", help="get and verify the BlazeFace model files",
@@ -582,7 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="deliberately give fakes longer leading silence, as FakeAVCeleb's do (ablation only)")
     syn.set_defaults(func=cmd_synth)
 
-    ds = sub.add_parser("datasets", help="recognise and summarise public deepfake datasets")
+    ds = sub.add_parser("datasets", help="recognise and summarise public deepfake datasets",
+                        epilog=f"Example: {EXAMPLES['datasets']}")
     dsub = ds.add_subparsers(dest="datasets_command", metavar="ACTION", required=True)
     ins = dsub.add_parser(
         "inspect", help="which layout a folder is; counts per label, category and split; problems",
@@ -730,6 +757,9 @@ def build_parser() -> argparse.ArgumentParser:
                           ("datasets-inspect", ins), ("train", tr), ("evaluate", ev), ("robustness", rob),
                           ("export", exp), ("predict", pr), ("serve", srv), ("demo", demo)):
         command.epilog = _exit_epilog(name)
+    for command in (models, fetch, probe, pre, syn, ds, ins, tr, ev, rob, exp, pr, srv, demo):
+        # also after the command's name; SUPPRESS keeps an absent flag from undoing `dfdetect --verbose CMD`
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return p
 
 
@@ -773,7 +803,6 @@ def _pick_log(args: argparse.Namespace) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """Runs one command; returns its exit code (module docstring). Only a ``UsageError`` (or a model file that
     cannot be obtained) is exit 2: any other exception is a bug, exit 1, with its traceback in the log."""
-    _quiet_logs()
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
@@ -787,6 +816,11 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else (EXIT_USAGE if e.code else EXIT_OK)
     from dfdetect.errors import remembered_interrupts
     from dfdetect.model_files import ModelFileError
+    from dfdetect.quiet import import_tensorflow_quietly, quiet_env
+
+    quiet_env(True if args.verbose else None)  # before any native library loads
+    if args.command in TF_COMMANDS:
+        import_tensorflow_quietly()
 
     try:
         with remembered_interrupts():

@@ -16,7 +16,6 @@ which the tracker then followed from keyframe to keyframe. Real faces score high
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +25,10 @@ import numpy as np
 
 from dfdetect.config import FaceConfig
 from dfdetect.model_files import model_path
+from dfdetect.quiet import native_logs_filtered, quiet_env
 
 # MediaPipe's C++ logging goes to stderr; keep it to warnings and up unless the user asked otherwise.
-os.environ.setdefault("GLOG_minloglevel", "2")
+quiet_env()
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,13 @@ class Detection:
     def center(self) -> tuple[float, float]:
         x0, y0, x1, y1 = self.box
         return (x0 + x1) / 2, (y0 + y1) / 2
+
+
+def _blank_image():
+    """A small black ``mp.Image``: the detectors' first call, made while their start-up logs are filtered."""
+    import mediapipe as mp
+
+    return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((128, 128, 3), np.uint8))
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -91,7 +98,8 @@ class FaceDetector:
     """
 
     def __init__(self, config: FaceConfig | None = None, model_dir: str | Path | None = None) -> None:
-        from mediapipe.tasks.python import BaseOptions, vision
+        with native_logs_filtered():
+            from mediapipe.tasks.python import BaseOptions, vision
 
         self.config = config or FaceConfig()
         self._vision = vision
@@ -105,7 +113,12 @@ class FaceDetector:
                 base_options=BaseOptions(model_asset_path=str(path)),
                 min_detection_confidence=self.config.min_confidence,
             )
-            self._detectors[name] = vision.FaceDetector.create_from_options(opts)
+            # MediaPipe and LiteRT log their start-up from C++ (the delegate, "Sparsity tensors may not yet be
+            # fully supported" per sparse layer, memory alignment), partly at the first call: one call on a
+            # blank image here keeps all of it inside the filter. Detection is stateless (IMAGE mode).
+            with native_logs_filtered():
+                self._detectors[name] = vision.FaceDetector.create_from_options(opts)
+                self._detectors[name].detect(_blank_image())
         self.calls = 0
 
     def _run(self, name: str, image: np.ndarray, scale: float) -> list[Detection]:
@@ -249,8 +262,9 @@ class FaceDetector:
         return dets
 
     def close(self) -> None:
-        for det in self._detectors.values():
-            det.close()
+        with native_logs_filtered():  # LiteRT logs "DestroyAccelerator" lines from C++
+            for det in self._detectors.values():
+                det.close()
         self._detectors.clear()
 
     def __enter__(self) -> FaceDetector:

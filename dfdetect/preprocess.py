@@ -173,7 +173,9 @@ def _init_worker(config: Config, log_dir: str | None = None) -> None:
         fd = os.open(str(Path(log_dir) / f"worker-{os.getpid()}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         os.dup2(fd, 2)
         os.close(fd)
-    import tensorflow  # noqa: F401  (once per worker, not inside the first video's time)
+    from dfdetect.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # once per worker, not inside the first video's time
 
     from dfdetect.faces import FaceDetector
 
