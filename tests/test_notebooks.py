@@ -119,3 +119,19 @@ def _text_outputs(path: Path) -> str:
             text = o.get("text") or o.get("data", {}).get("text/plain", "")
             parts.append(text if isinstance(text, str) else "".join(text))
     return "\n".join(parts)
+
+
+def test_notebooks_extra_brings_jupyter():
+    """`pip install -e ".[notebooks]"` (and environment.yml) bring what running the notebooks locally needs:
+    a Jupyter UI, the kernel, jupytext for the paired scripts and papermill, which this file executes them with."""
+    import re
+    import tomllib
+
+    root = NB.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    names = {re.match(r"[A-Za-z0-9_.-]+", req).group(0).lower() for req in extras["notebooks"]}
+    assert {"notebook", "ipykernel", "jupytext", "papermill"} <= names
+    dev = {re.match(r"[A-Za-z0-9_.-]+", req).group(0).lower() for req in extras["dev"]}
+    assert {"jupytext", "papermill", "ipykernel"} <= dev  # the tests' own needs stay in dev
+    assert "notebooks" in (root / "environment.yml").read_text()
