@@ -299,7 +299,9 @@ def train(
     try:
         t0 = time.time()
         with _multi_worker_step_logs() if strategy == "multi_worker" else contextlib.nullcontext():
-            history = model.fit(train_ds, epochs=epochs or tc.epochs, steps_per_epoch=steps,
+            # shuffle=False: train_ds (tf.data) shuffles itself; Keras ignores the flag for a Dataset and its
+            # default True only printed a UserWarning on every `dfdetect train`
+            history = model.fit(train_ds, epochs=epochs or tc.epochs, steps_per_epoch=steps, shuffle=False,
                                 validation_data=val_ds, callbacks=callbacks, verbose=verbose)
         seconds = time.time() - t0
         model.save(run / "final.keras")
