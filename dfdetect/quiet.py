@@ -15,10 +15,13 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 VERBOSE_ENV = "DFDETECT_VERBOSE"
+# fd 2 is one per process: two threads filtering at once would restore each other's temporary file as stderr
+_FD2_LOCK = threading.RLock()
 
 # One native log line each: absl/glog ("I0000 00:00:1796100711.488860   13680 port.cc:153] ..."), absl's
 # preamble, TensorFlow's CPU-feature notice (two lines), and TFLite/LiteRT's own "INFO: ..." lines.
@@ -63,6 +66,11 @@ def native_logs_filtered() -> Iterator[None]:
     if verbose():
         yield
         return
+    with _FD2_LOCK:
+        yield from _filtered()
+
+
+def _filtered() -> Iterator[None]:
     try:
         sys.stderr.flush()
         saved = os.dup(2)

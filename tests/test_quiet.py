@@ -89,3 +89,32 @@ def test_predict_console_is_quiet(smoke_export, tmp_path):
     assert loud.returncode == 0, loud.stderr[-3000:]
     assert loud.stdout == quiet.stdout  # same verdict, same words
     assert _native_lines(loud.stderr), "--verbose shows no native library line"
+
+
+def test_filter_is_thread_safe_and_passes_exceptions_on(capfd, monkeypatch):
+    import threading
+    import time
+
+    from dfdetect.quiet import native_logs_filtered
+
+    monkeypatch.delenv("DFDETECT_VERBOSE", raising=False)
+    native = b"I0000 00:00:1796100711.488860   13680 port.cc:153] oneDNN custom operations are on.\n"
+
+    def noisy(i: int) -> None:
+        with native_logs_filtered():
+            os.write(2, native)
+            time.sleep(0.05)
+            os.write(2, f"ours-{i}\n".encode())
+
+    threads = [threading.Thread(target=noisy, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with pytest.raises(RuntimeError, match="boom"), native_logs_filtered():
+        os.write(2, b"before the error\n")
+        raise RuntimeError("boom")
+    os.write(2, b"after\n")  # fd 2 is the real stderr again
+    err = capfd.readouterr().err
+    assert "oneDNN" not in err
+    assert all(f"ours-{i}" in err for i in range(3)) and "before the error" in err and "after" in err
