@@ -110,3 +110,17 @@ def smoke_export(smoke_run, tmp_path_factory):
     from dfdetect.export import export_model
 
     return export_model(smoke_run, tmp_path_factory.mktemp("smoke_export") / "export")
+
+
+@pytest.fixture
+def stub_videos(monkeypatch):
+    """The local preprocess runner without decoding: every input is a failed row, as a missing file is (for
+    tests of what happens around the per-video work: input lists, splits, leak checks)."""
+    from dfdetect import preprocess as pp
+
+    def run(todo, config, tmp_dir):
+        for rec in todo:
+            yield rec, {"video_id": pp.video_id(rec.path), "status": "failed", "reason": "stub", "windows": 0,
+                        "tmp": str(tmp_dir / "none.tfrecord"), "window_rows": []}
+
+    monkeypatch.setattr(pp, "_iter_inprocess", run)

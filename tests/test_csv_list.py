@@ -7,9 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
-from dfdetect import preprocess as pp
 from dfdetect.cli import main
 from dfdetect.datasets import read
 from dfdetect.datasets.base import normalise_label, normalise_split
@@ -65,18 +63,6 @@ def test_header_less_list_and_identities(tmp_path):
     ids = tmp_path / "ids.csv"
     ids.write_text('path,label,group,identities\nv.mp4,fake,id0,id0|id16\nw.mp4,fake,id1,"[""id1"", ""id3""]"\n')
     assert [r.identities for r in read_csv_list(ids)] == [("id0", "id16"), ("id1", "id3")]
-
-
-@pytest.fixture
-def stub_videos(monkeypatch):
-    """The local runner without decoding: every input is a failed row, as a missing file is."""
-
-    def run(todo, config, tmp_dir):
-        for rec in todo:
-            yield rec, {"video_id": pp.video_id(rec.path), "status": "failed", "reason": "stub", "windows": 0,
-                        "tmp": str(tmp_dir / "none.tfrecord"), "window_rows": []}
-
-    monkeypatch.setattr(pp, "_iter_inprocess", run)
 
 
 def test_preprocess_list_runs_the_good_rows_and_names_the_bad_line(tmp_path, stub_videos, capsys):

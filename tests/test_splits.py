@@ -112,18 +112,6 @@ def test_a_giant_component_stays_in_train_and_unsplit_clips_join_their_component
     assert [r.split for r in joined] == ["val", "val"]
 
 
-@pytest.fixture
-def stub_videos(monkeypatch):
-    """The local runner without decoding: every input is a failed row, as a missing file is."""
-
-    def run(todo, config, tmp_dir):
-        for rec in todo:
-            yield rec, {"video_id": pp.video_id(rec.path), "status": "failed", "reason": "stub", "windows": 0,
-                        "tmp": str(tmp_dir / "none.tfrecord"), "window_rows": []}
-
-    monkeypatch.setattr(pp, "_iter_inprocess", run)
-
-
 def test_preprocess_refuses_a_leaking_split_before_any_work(tmp_path, stub_videos, capsys):
     lst = tmp_path / "list.csv"
     lst.write_text("path,label,group,split,identities\n"
