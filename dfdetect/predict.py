@@ -200,15 +200,31 @@ class Detector:
             res["embedding"] = np.asarray(out["embedding"], np.float32).reshape(len(frames), -1)
         return res
 
+    def scan_config(self):
+        """The config windows are cut by at prediction: the model's own, every window of the video."""
+        return self.config.override(window={"max_windows": 0})
+
     def predict_video(self, path: str | Path, keep_windows: bool = False) -> Verdict:
         """Scores one video. Never raises for a file (Ctrl-C aside): a bad one is ``failed`` with its reason,
         an unexpected exception is ``error`` with ``internal error: Type: message`` and its traceback."""
-        from dfdetect.windows import VideoSummary, extract_windows, usable
+        from dfdetect.windows import VideoSummary, extract_windows
 
-        t0 = time.time()
-        v = Verdict(path=str(path))
         summary = VideoSummary()
-        cfg = self.config.override(window={"max_windows": 0})
+        t0 = time.time()
+        return self.predict_windows(path, extract_windows(str(path), self.scan_config(), self.faces, summary),
+                                    summary, keep_windows=keep_windows, t0=t0)
+
+    def predict_windows(self, path: str | Path, windows, summary, keep_windows: bool = False,
+                        t0: float | None = None) -> Verdict:
+        """Scores the windows of one video as they come (an iterator that may raise ``MediaError`` for bad
+        media), then concludes its verdict from ``summary`` (a ``VideoSummary`` complete once ``windows`` is
+        exhausted). The seam that lets decoding and face tracking run elsewhere (another process) while this
+        one calls the model; ``predict_video`` is this with ``extract_windows`` in the same process."""
+        from dfdetect.windows import usable
+
+        t0 = time.time() if t0 is None else t0
+        v = Verdict(path=str(path))
+        cfg = self.scan_config()
         starts, firsts, scores = [], [], {h: [] for h in HEADS}
         frame_scores: dict[str, list[np.ndarray]] = {}
         embeddings: list[np.ndarray] = []
@@ -235,7 +251,7 @@ class Detector:
             batch.clear()
 
         try:
-            for w in extract_windows(str(path), cfg, self.faces, summary):
+            for w in windows:
                 # score exactly the windows training data keeps (preprocess applies the same rule)
                 if not usable(w, cfg):
                     v.windows_skipped += 1
