@@ -66,10 +66,9 @@ root = setup(MOUNT_DRIVE)
 
 # %%
 
-import keras
 import matplotlib.pyplot as plt
-import pandas as pd
 
+from dfdetect.callbacks import LiveCurves  # redraws the loss and AUC curves after every epoch
 from dfdetect.config import get_config
 from dfdetect.model import build_model
 from dfdetect.preprocess import config_for_data
@@ -102,25 +101,6 @@ plt.show()
 
 
 # %%
-class LiveCurves(keras.callbacks.Callback):
-    """Redraws the loss and validation AUC after every epoch."""
-
-    def __init__(self):
-        super().__init__()
-        self.rows = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        from IPython.display import clear_output
-
-        self.rows.append({"epoch": epoch + 1, **(logs or {})})
-        df = pd.DataFrame(self.rows)
-        clear_output(wait=True)
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3))
-        df.plot(x="epoch", y=[c for c in ("loss", "val_loss") if c in df], ax=axes[0], title="loss")
-        df.plot(x="epoch", y=[c for c in df if c.endswith("fake_auc")], ax=axes[1], title="AUC")
-        plt.show()
-
-
 summary = train(data, run, config, epochs=EPOCHS or (1 if SMOKE else None), verbose=2,
                 extra_callbacks=[LiveCurves()])
 summary

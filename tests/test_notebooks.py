@@ -32,6 +32,21 @@ def test_five_ordered_notebooks_without_outputs_and_in_sync():
         assert sources == [c["source"] for c in paired["cells"]], f"{name}.ipynb is out of date with {name}.py"
 
 
+def test_notebooks_hold_no_definitions():
+    """Notebooks stay thin: a function or class a notebook needs lives in dfdetect/ (LiveCurves did not)."""
+    import ast
+
+    for name in ORDER:
+        nb = json.loads((NB / f"{name}.ipynb").read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            tree = ast.parse("\n".join(ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!"))))
+            defined = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+            assert not defined, f"{name} defines {defined}: move them into the dfdetect package"
+
+
 def test_colab_badges_and_install_cells_agree_with_the_repository():
     import re
     import tomllib
