@@ -34,11 +34,24 @@ class MediaConfig:
         sample_rate: audio sample rate after resampling, mono.
         max_side: frames whose longer side exceeds this are downscaled while decoding (bounds memory on
             4K input); crops are taken from the downscaled frame.
+        max_frame_pixels: refuse a video whose frames are larger (width x height; default 8K UHD), from the
+            stream header before decoding, or at the first such frame.
+        max_duration: refuse a file whose header declares it longer (seconds); where the header says nothing
+            (or less than the truth), decoding stops there and the verdict's notes say so.
+        max_sample_rate, max_channels: refuse audio beyond these (below, any rate and layout is resampled to
+            ``sample_rate`` mono).
+        max_streams: refuse a file with more streams than this (every stream is probed when it is opened).
+        (The file size limit is ``preprocess.max_file_gb``; 0 turns any of these off.)
     """
 
     fps: float = 15.0
     sample_rate: int = 16000
     max_side: int = 1280
+    max_frame_pixels: int = 7680 * 4320
+    max_duration: float = 3 * 3600.0
+    max_sample_rate: int = 384000
+    max_channels: int = 16
+    max_streams: int = 32
 
 
 @dataclass(frozen=True)

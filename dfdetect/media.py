@@ -36,6 +36,52 @@ class MediaError(Exception):
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What a file may ask of a decoding process (0 = no limit); ``MediaConfig`` holds the configured ones.
+
+    Checked on the container's headers before any frame is decoded, so a resource bomb costs the time it
+    takes to open it; the frame size is checked again on every decoded frame (a stream may change size), and
+    decoding stops at ``max_duration`` even where the header says nothing or lies.
+    """
+
+    max_frame_pixels: int = 7680 * 4320  # 8K UHD
+    max_duration: float = 3 * 3600.0  # seconds
+    max_sample_rate: int = 384000
+    max_channels: int = 16
+    max_streams: int = 32
+    max_file_bytes: int = 8 * 10**9
+
+    @classmethod
+    def from_config(cls, config) -> Limits:
+        """The limits of a ``Config`` (its media section; the file size from ``preprocess.max_file_gb``)."""
+        m = config.media
+        return cls(max_frame_pixels=int(m.max_frame_pixels), max_duration=float(m.max_duration),
+                   max_sample_rate=int(m.max_sample_rate), max_channels=int(m.max_channels),
+                   max_streams=int(m.max_streams),
+                   max_file_bytes=int(config.preprocess.max_file_gb * 1e9) if config.preprocess.max_file_gb > 0
+                   else 0)
+
+
+NO_LIMITS = Limits(0, 0.0, 0, 0, 0, 0)
+
+# Decoded frames the video decoder may hold at once (frame threads, reference frames), in bytes: above it, fewer
+# decoder threads. H.264/HEVC output is bit-exact whatever the thread count, so windows do not change.
+_DECODER_BUDGET = 640 * 2**20
+# Audio decoded before the first video frame is held until that frame's time is known; past this much, the
+# oldest is dropped (a file whose video starts that late, or never, would otherwise fill memory).
+_MAX_PENDING_AUDIO_S = 120.0
+
+
+def _clock(seconds: float) -> str:
+    """``1:02:03`` / ``2:03`` / ``4.5 s``: a duration for a reason."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    h, rem = divmod(int(round(seconds)), 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+@dataclass(frozen=True)
 class ProbeInfo:
     """What a container holds. ``width``/``height`` are as displayed (rotation applied)."""
 
@@ -88,7 +134,7 @@ def _one_line(e: BaseException) -> str:
     return msg[:300]
 
 
-def _open(path: str | os.PathLike) -> av.container.InputContainer:
+def _open(path: str | os.PathLike, max_bytes: int = 0) -> av.container.InputContainer:
     p = Path(path)
     if not p.exists():
         raise MediaError(f"file not found: {p}")
@@ -97,6 +143,9 @@ def _open(path: str | os.PathLike) -> av.container.InputContainer:
     size = p.stat().st_size
     if size == 0:
         raise MediaError("empty file (0 bytes)")
+    if max_bytes and size > max_bytes:
+        raise MediaError(f"file is {size / 1e9:.1f} GB, over the {max_bytes / 1e9:g} GB limit "
+                         "(preprocess.max_file_gb)")
     try:
         return av.open(str(p), mode="r", metadata_errors="ignore")
     except av.error.FFmpegError as e:
@@ -243,19 +292,30 @@ def decode(
     yield from reader
 
 
+def _seconds(value, time_base) -> float:
+    """``value * time_base`` in seconds; 0 where unknown, negative or absurd (a corrupt header)."""
+    try:
+        t = float(value * time_base) if value and time_base else 0.0
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+        return 0.0
+    return t if 0 < t < 1e9 else 0.0
+
+
 class MediaReader:
     """Iterable over ``VideoSample`` and ``AudioChunk`` items; see ``decode``. After iteration,
     ``error`` holds a mid-stream decoding error (or ``None``), ``video_end``/``audio_end`` the times
     reached, and ``info`` the probe."""
 
     def __init__(self, path: str | os.PathLike, fps: float = 15.0, sample_rate: int = 16000,
-                 max_side: int = 1280, audio: bool = True, max_seconds: float = 0.0) -> None:
+                 max_side: int = 1280, audio: bool = True, max_seconds: float = 0.0,
+                 limits: Limits | None = None) -> None:
         self.path = str(path)
         self.fps = float(fps)
         self.sample_rate = int(sample_rate)
         self.max_side = int(max_side)
         self.want_audio = audio
         self.max_seconds = float(max_seconds)
+        self.limits = limits if limits is not None else Limits()
         self.error: str | None = None
         self.video_end = 0.0
         self.audio_end = 0.0
@@ -263,9 +323,72 @@ class MediaReader:
         self.frames_out = 0
         self.audio_samples = 0
         self.has_audio = False
+        self.stopped_at: str | None = None  # why decoding stopped at a time limit, if it did
+        self._declared_video = 0.0  # the video stream's duration as its header declares it (0 = unknown)
+        self._declared_all = 0.0  # the container's (all streams)
+        self._audio_streams = 0
+
+    @property
+    def truncated(self) -> str | None:
+        """``truncated: decoded 1.2 s of 20.0 s`` when decoding ended well before the duration the headers
+        declare (a file cut short: an interrupted upload or copy), else ``None``. Tolerant (1 s or 10 %) of
+        headers that estimate the duration, and silent when decoding stopped at a limit."""
+        if self.stopped_at:
+            return None
+        if self._declared_video > 0:
+            reached, expected = self.video_end, self._declared_video
+        elif self._declared_all > 0 and (self.has_audio or not self._audio_streams):
+            reached, expected = max(self.video_end, self.audio_end), self._declared_all
+        else:
+            return None
+        if reached >= expected - max(1.0, 0.1 * expected):
+            return None
+        return f"truncated: decoded {reached:.1f} s of {expected:.1f} s"
+
+    def notes(self) -> list[str]:
+        """What the verdict should say about how decoding went: a cut file, a limit reached, a decoding
+        error (one line each)."""
+        out = []
+        cut = self.truncated
+        if cut:
+            out.append(cut + (f" ({self.error})" if self.error else ""))
+        elif self.error:
+            out.append(self.error)
+        if self.stopped_at:
+            out.append(self.stopped_at)
+        return out
+
+    def _check(self, container, vstream, astream) -> None:
+        """Refuses, from the headers alone, a file that asks for more than ``limits`` allow."""
+        lim = self.limits
+        n = len(container.streams)
+        if lim.max_streams and n > lim.max_streams:
+            raise MediaError(f"{n} streams, over the limit of {lim.max_streams} (media.max_streams)")
+        w, h = int(vstream.codec_context.width or 0), int(vstream.codec_context.height or 0)
+        if lim.max_frame_pixels and w * h > lim.max_frame_pixels:
+            raise MediaError(f"frames of {w}x{h} ({w * h / 1e6:.1f} MP), over the {lim.max_frame_pixels / 1e6:.1f} "
+                             "MP limit (media.max_frame_pixels)")
+        declared = max(self._declared_video, self._declared_all)
+        if lim.max_duration and declared > lim.max_duration:
+            raise MediaError(f"{_clock(declared)} long by its header, over the {_clock(lim.max_duration)} limit "
+                             "(media.max_duration)")
+        if astream is not None:
+            sr, ch = int(astream.codec_context.sample_rate or 0), int(astream.codec_context.channels or 0)
+            if lim.max_sample_rate and sr > lim.max_sample_rate:
+                raise MediaError(f"audio at {sr} Hz, over the {lim.max_sample_rate} Hz limit "
+                                 "(media.max_sample_rate)")
+            if lim.max_channels and ch > lim.max_channels:
+                raise MediaError(f"audio with {ch} channels, over the limit of {lim.max_channels} "
+                                 "(media.max_channels)")
+        if w * h:
+            # fewer frame threads for very large frames: each thread holds frames of its own
+            auto = min(16, os.cpu_count() or 1)
+            threads = max(1, min(auto, _DECODER_BUDGET // int(w * h * 1.5 * 4)))
+            if threads < auto:
+                vstream.codec_context.thread_count = threads
 
     def __iter__(self) -> Iterator[VideoSample | AudioChunk]:
-        container = _open(self.path)
+        container = _open(self.path, self.limits.max_file_bytes)
         try:
             if not container.streams.video:
                 kind = "audio-only file" if container.streams.audio else "no streams"
@@ -274,8 +397,12 @@ class MediaReader:
             fmt = container.format.name
             if fmt in ("image2", "image2pipe") or fmt.endswith("_pipe"):  # FFmpeg's demuxers of still images
                 raise MediaError(f"a still image ({vstream.codec_context.name}), not a video")
-            vstream.thread_type = "AUTO"  # frame threads: decoding dominates preprocessing
+            self._declared_video = _seconds(vstream.duration, vstream.time_base)
+            self._declared_all = _seconds(container.duration, Fraction(1, av.time_base))
+            self._audio_streams = len(container.streams.audio)
             astream = container.streams.audio[0] if (self.want_audio and container.streams.audio) else None
+            self._check(container, vstream, astream)
+            vstream.thread_type = "AUTO"  # frame threads: decoding dominates preprocessing
             self.has_audio = astream is not None
             streams = [vstream] + ([astream] if astream is not None else [])
             yield from self._run(container, vstream, astream, streams)
@@ -297,7 +424,10 @@ class MediaReader:
         prev_img: np.ndarray | None = None
         prev_dur = 1.0 / self.fps
         k = 0
-        limit = self.max_seconds if self.max_seconds > 0 else math.inf
+        caps = [(self.max_seconds, "preprocess.max_seconds"), (self.limits.max_duration, "media.max_duration")]
+        limit, limit_name = min(((c, n) for c, n in caps if c > 0), default=(math.inf, ""))
+        max_pixels = self.limits.max_frame_pixels
+        pending_samples = 0
         nominal = 1.0 / float(vstream.average_rate) if vstream.average_rate else 1.0 / self.fps
 
         def emit_until(t_new: float) -> Iterator[VideoSample]:
@@ -351,6 +481,9 @@ class MediaReader:
             for packet in container.demux(*streams):
                 if packet.stream.type == "video":
                     for frame in packet.decode():
+                        if max_pixels and frame.width * frame.height > max_pixels:
+                            raise MediaError(f"a frame of {frame.width}x{frame.height} at {self.video_end:.2f} s, "
+                                             f"over the {max_pixels / 1e6:.1f} MP limit (media.max_frame_pixels)")
                         t = self._time(frame, vstream)
                         if t is None:
                             t = (prev[0] + prev_dur) if prev else 0.0
@@ -369,6 +502,8 @@ class MediaReader:
                         prev, prev_img = (t, frame), None
                         self.video_end = t
                         if t >= limit:
+                            self.stopped_at = (f"stopped at the {_clock(limit)} limit ({limit_name}): the rest "
+                                               "of the file was not decoded")
                             break
                     else:
                         continue
@@ -382,6 +517,10 @@ class MediaReader:
                             raise MediaError(f"unsupported audio ({_one_line(e)})") from None
                         if origin is None:
                             pending_audio.append((ta, samples))
+                            pending_samples += samples.size
+                            if pending_samples > _MAX_PENDING_AUDIO_S * self.sample_rate:
+                                raise MediaError(f"no video frame in the first {_MAX_PENDING_AUDIO_S:.0f} s of "
+                                                 "audio")
                         else:
                             yield from audio_items(ta, samples)
         except av.error.FFmpegError as e:

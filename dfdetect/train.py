@@ -3,8 +3,8 @@
 Masked binary cross-entropy per head (a head whose label is unknown for a window gets zero weight; the
 frame-level heads per time step, heavier near segment boundaries), AUC
 metrics, the best epoch by validation AUC (the mean of the ``fake`` head's and the frame-level ``frame_fake``
-head's) kept as ``RUN/best.keras``, ``BackupAndRestore`` so a killed run
-resumes where it stopped, early stopping, TensorBoard and CSV logs, optional mixed precision, and a
+head's) kept as ``RUN/best.keras``, crash-safe resumption (``ResumableRun``: a run killed at any moment
+resumes at its first unfinished epoch with its best score, early-stopping patience and history), early stopping, TensorBoard and CSV logs, optional mixed precision, and a
 ``tf.distribute`` strategy (one device, mirrored GPUs, or several machines through ``TF_CONFIG``).
 
 A run folder holds ``config.yaml``, ``history.csv``, ``best.keras``, ``final.keras``, ``summary.json`` and
@@ -14,6 +14,8 @@ A run folder holds ``config.yaml``, ``history.csv``, ``best.keras``, ``final.ker
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import math
 import os
@@ -88,6 +90,161 @@ class SelectionScore(keras.callbacks.Callback):
         parts = [float(x) for x in parts if x is not None]
         if parts:
             logs[f"{self.prefix}select_auc"] = sum(parts) / len(parts)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Makes a rename in ``folder`` durable (a kill -9 needs only the rename's atomicity; a power cut needs this)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file and ``os.replace``: a process killed at any moment
+    leaves the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _save_atomic(model: keras.Model, path: Path) -> None:
+    """``model.save(path)`` through a temporary ``.keras`` file and ``os.replace`` (a kill mid-save leaves the
+    previous file whole; Keras's own save writes in place)."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")  # Keras wants the .keras suffix
+    model.save(tmp)
+    _fsync_file(tmp)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class ResumableRun(keras.callbacks.Callback):
+    """The crash-safe state of a training run, in place of Keras's ``BackupAndRestore``, ``ModelCheckpoint``
+    and ``CSVLogger``: after a kill -9 at any moment, the same call resumes at the first epoch not finished and
+    loses nothing it had done.
+
+    At the end of each epoch it writes, in this order: the weights (and optimizer state) to a new file
+    ``backup/epoch-NNNN.weights.h5``; then ``backup/training_metadata.json`` (through ``os.replace``, the commit
+    point) naming that file and holding the epoch count, every epoch's logs, the best score so far and its epoch,
+    and ``EarlyStopping``'s wait and best; then ``best.keras`` when the epoch improved on the best score, and
+    ``history.csv`` (every epoch once) from that state, both replaced atomically. On resume it restores the
+    weights, the epoch, the best score (so ``best.keras`` is only replaced by a better epoch), ``EarlyStopping``'s
+    patience count, and rewrites ``history.csv``; when the last committed epoch was the best and the kill came
+    before ``best.keras`` was replaced, it writes ``best.keras`` from the restored weights, which are that epoch's.
+
+    Keras's callbacks lose this on a crash: ``BackupAndRestore`` keeps neither ``ModelCheckpoint``'s best value
+    (the first epoch after a resume overwrote ``best.keras`` whatever its score) nor ``EarlyStopping``'s wait,
+    and writes its weights file in place (a kill mid-write left a file the rerun could not load).
+
+    ``early``: the run's ``EarlyStopping``, listed before this callback (this restores it after it resets
+    itself in ``on_train_begin``, and records it after it has seen the epoch)."""
+
+    STATE = "training_metadata.json"
+
+    def __init__(self, run: Path, monitor: str, early: keras.callbacks.EarlyStopping | None = None) -> None:
+        super().__init__()
+        self.run, self.monitor, self.early = Path(run), monitor, early
+        self.backup = self.run / "backup"
+        self.history: list[dict[str, float]] = []
+        self.best = -math.inf
+        self.best_epoch: int | None = None
+        self.stopped = False
+        self.resumed_epochs = 0
+
+    # --- state on disk -----------------------------------------------------------------------------------
+    def _load_state(self) -> dict[str, Any] | None:
+        path = self.backup / self.STATE
+        if not path.exists():
+            return None
+        state = json.loads(path.read_text())
+        if "weights" not in state:
+            raise MissingInput(f"{path} was written by Keras's BackupAndRestore (an older dfdetect), whose state "
+                               "this version cannot resume: delete the run folder to train again")
+        return state
+
+    def on_train_begin(self, logs=None) -> None:
+        state = self._load_state()
+        self._remove_stray_files(state)
+        if state is None:
+            self._write_history()
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)  # its variables must exist to be loaded
+        self.model.load_weights(self.backup / state["weights"])
+        self.history = state["history"]
+        self.best = -math.inf if state["best"] is None else float(state["best"])
+        self.best_epoch = state["best_epoch"]
+        self.stopped = bool(state["stopped"])
+        self.resumed_epochs = int(state["epoch"])
+        if self.early is not None:
+            self.early.wait, self.early.best = int(state["early_wait"]), state["early_best"]
+            self.early.best_epoch = state["best_epoch"] or 0
+        # the epoch to start at; none left when early stopping had ended the run before the crash
+        self.model._initial_epoch = self.params["epochs"] if self.stopped else self.resumed_epochs
+        if self.best_epoch is not None and self.best_epoch == self.resumed_epochs - 1:
+            _save_atomic(self.model, self.run / "best.keras")  # the kill may have come before it was written
+        self._write_history()
+        print(f"resumed {self.run} after epoch {self.resumed_epochs} (best {self.monitor} {self.best:.4f} at "
+              f"epoch {(self.best_epoch or 0) + 1})" + ("; early stopping had ended it" if self.stopped else ""),
+              flush=True)
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        row = {"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}}
+        self.history = [r for r in self.history if r["epoch"] != epoch] + [row]
+        score = row.get(self.monitor, math.nan)
+        improved = score > self.best  # NaN never improves (ModelCheckpoint's save_best_only did the same)
+        if improved:
+            self.best, self.best_epoch = score, epoch
+        self.stopped = bool(self.model.stop_training)
+        self.backup.mkdir(parents=True, exist_ok=True)
+        weights = f"epoch-{epoch + 1:04d}.weights.h5"
+        tmp = self.backup / f".{weights}.{os.getpid()}.tmp.weights.h5"
+        self.model.save_weights(tmp, overwrite=True)
+        _fsync_file(tmp)
+        os.replace(tmp, self.backup / weights)
+        state = {
+            "epoch": epoch + 1, "weights": weights, "history": self.history,
+            "best": None if self.best == -math.inf else self.best, "best_epoch": self.best_epoch,
+            "early_wait": self.early.wait if self.early is not None else 0,
+            "early_best": None if self.early is None or self.early.best is None else float(self.early.best),
+            "stopped": self.stopped,
+        }
+        write_atomic(self.backup / self.STATE, json.dumps(state))  # the commit point of this epoch
+        if improved:
+            _save_atomic(self.model, self.run / "best.keras")
+        self._write_history()
+        self._remove_stray_files(state)
+
+    # --- files -------------------------------------------------------------------------------------------
+    def _remove_stray_files(self, state: dict[str, Any] | None) -> None:
+        """Weights files the state does not name: older epochs', or a half-written one a kill left behind."""
+        keep = state["weights"] if state else None
+        for f in self.backup.glob("*.h5") if self.backup.exists() else []:
+            if f.name != keep:
+                f.unlink(missing_ok=True)
+        for f in self.run.glob(".*.tmp*"):
+            f.unlink(missing_ok=True)
+
+    def _write_history(self) -> None:
+        """``history.csv``: one row per epoch, ``epoch`` then the logs' names in sorted order (CSVLogger's
+        layout), rewritten from the committed state so that a resumed run never repeats or drops a row."""
+        keys = sorted({k for r in self.history for k in r} - {"epoch"})
+        out = io.StringIO()
+        w = csv.DictWriter(out, fieldnames=["epoch", *keys], lineterminator="\n")
+        w.writeheader()
+        w.writerows(sorted(self.history, key=lambda r: r["epoch"]))
+        write_atomic(self.run / "history.csv", out.getvalue())
 
 
 MIN_VAL_REAL_VIDEOS = 2  # a real-only run's validation AUC needs real videos to make negatives from
@@ -286,12 +443,12 @@ def train(
     if strategy == "multi_worker":
         _build_from_spec(model, train_ds, strat)
 
+    early = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=tc.patience)
+    state = ResumableRun(run, monitor, early)
     callbacks = [
         *([SelectionScore(prefix)] if frame_heads else []),  # first: the callbacks below read what it adds
-        keras.callbacks.BackupAndRestore(str(run / "backup")),
-        keras.callbacks.ModelCheckpoint(str(run / "best.keras"), monitor=monitor, mode="max", save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=tc.patience),
-        keras.callbacks.CSVLogger(str(run / "history.csv"), append=True),
+        early,
+        state,  # after EarlyStopping: it restores EarlyStopping's state and records it with each epoch
     ]
     if keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(run / "logs"), write_graph=False, profile_batch=0))
@@ -301,22 +458,25 @@ def train(
         with _multi_worker_step_logs() if strategy == "multi_worker" else contextlib.nullcontext():
             # shuffle=False: train_ds (tf.data) shuffles itself; Keras ignores the flag for a Dataset and its
             # default True only printed a UserWarning on every `dfdetect train`
-            history = model.fit(train_ds, epochs=epochs or tc.epochs, steps_per_epoch=steps, shuffle=False,
-                                validation_data=val_ds, callbacks=callbacks, verbose=verbose)
+            model.fit(train_ds, epochs=epochs or tc.epochs, steps_per_epoch=steps, shuffle=False,
+                      validation_data=val_ds, callbacks=callbacks, verbose=verbose)
         seconds = time.time() - t0
-        model.save(run / "final.keras")
-        hist = history.history
-        best = max(hist.get(monitor, [float("nan")]))
+        _save_atomic(model, run / "final.keras")
+        rows = state.history  # every epoch of the run, those before a crash included
+        ran = len(rows) - state.resumed_epochs
+        scores = [r[monitor] for r in rows if monitor in r]
         summary = {
             "data": str(data_dir), "config": config.name, "train_windows": n_train, "val_windows": n_val,
-            "epochs_run": len(hist.get("loss", [])), "seconds": round(seconds, 1),
-            "windows_per_second": round(len(hist.get("loss", [])) * steps * batch / max(seconds, 1e-9), 1),
-            "monitor": monitor, "best": best, "backend": keras.backend.backend(), "replicas": replicas,
+            "epochs_run": len(rows), "epochs_resumed": state.resumed_epochs, "seconds": round(seconds, 1),
+            "windows_per_second": round(ran * steps * batch / max(seconds, 1e-9), 1),
+            "monitor": monitor, "best": max(scores) if scores else float("nan"), "best_epoch": state.best_epoch,
+            "stopped_early": state.stopped, "backend": keras.backend.backend(), "replicas": replicas,
             "params": int(model.count_params()),
         }
-        (run / "summary.json").write_text(json.dumps(summary, indent=1))
-        if not (run / "best.keras").exists():
-            model.save(run / "best.keras")
+        if not (run / "best.keras").exists():  # no epoch had a finite score: the last model stands in
+            _save_atomic(model, run / "best.keras")
+        write_atomic(run / "summary.json", json.dumps(summary, indent=1))  # the run is finished from here on
+        shutil.rmtree(run / "backup", ignore_errors=True)  # only now: a crash before summary.json resumes
     finally:
         if not chief:
             shutil.rmtree(run, ignore_errors=True)

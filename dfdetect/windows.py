@@ -15,7 +15,7 @@ import numpy as np
 
 from dfdetect.config import Config
 from dfdetect.faces import FaceDetector, FaceFrame, FaceTracker
-from dfdetect.media import AudioChunk, MediaError, MediaReader, Prefetch, VideoSample
+from dfdetect.media import AudioChunk, Limits, MediaError, MediaReader, Prefetch, VideoSample
 
 
 @dataclass
@@ -154,7 +154,7 @@ def extract_windows(
     max_seconds = config.preprocess.max_seconds
 
     reader = MediaReader(path, fps=fps, sample_rate=sr, max_side=mc.max_side,
-                         max_seconds=max_seconds if max_seconds > 0 else 0.0)
+                         max_seconds=max_seconds if max_seconds > 0 else 0.0, limits=Limits.from_config(config))
     tracker = FaceTracker(detector, config.faces)
     audio = _Audio(sr)
     frames: dict[int, FaceFrame] = {}
@@ -267,8 +267,8 @@ def extract_windows(
     summary.has_audio = reader.has_audio and audio.real > 0
     summary.max_faces = tracker.max_faces
     summary.duration = reader.video_end
-    if reader.error:
-        summary.warnings.append(reader.error)
+    # a file cut short is scored on what decodes, and the verdict says so; so is a limit or a decoding error
+    summary.warnings.extend(reader.notes())
     if not (limit and emitted >= limit):
         yield from ready(True)
         end_start = last_k - T + 1
@@ -282,7 +282,10 @@ def extract_windows(
     summary.windows = emitted
     if emitted == 0:
         if reader.frames_out == 0:
-            raise MediaError(reader.error or "no decodable video frames")
+            cut = reader.truncated
+            raise MediaError((reader.error or "no decodable video frames") + (f" ({cut})" if cut else ""))
         need = max(1, T // 2) / fps
+        cut = reader.truncated
         raise MediaError(f"too short: {reader.frames_out} frame(s), {reader.video_end:.2f} s after "
-                         f"{summary.trimmed:.2f} s of leading silence; a window needs at least {need:.2f} s")
+                         f"{summary.trimmed:.2f} s of leading silence; a window needs at least {need:.2f} s"
+                         + (f" ({cut})" if cut else ""))
