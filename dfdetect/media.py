@@ -331,7 +331,7 @@ class MediaReader:
     @property
     def truncated(self) -> str | None:
         """``truncated: decoded 1.2 s of 20.0 s`` when decoding ended well before the duration the headers
-        declare (a file cut short: an interrupted upload or copy), else ``None``. Tolerant (1 s or 10 %) of
+        declare (a file cut short: an interrupted upload or copy), else ``None``. Tolerant (0.5 s or 10 %) of
         headers that estimate the duration, and silent when decoding stopped at a limit."""
         if self.stopped_at:
             return None
@@ -341,19 +341,14 @@ class MediaReader:
             reached, expected = max(self.video_end, self.audio_end), self._declared_all
         else:
             return None
-        if reached >= expected - max(1.0, 0.1 * expected):
+        if reached >= expected - max(0.5, 0.1 * expected):
             return None
         return f"truncated: decoded {reached:.1f} s of {expected:.1f} s"
 
     def notes(self) -> list[str]:
         """What the verdict should say about how decoding went: a cut file, a limit reached, a decoding
         error (one line each)."""
-        out = []
-        cut = self.truncated
-        if cut:
-            out.append(cut + (f" ({self.error})" if self.error else ""))
-        elif self.error:
-            out.append(self.error)
+        out = [n for n in (self.truncated, self.error) if n]
         if self.stopped_at:
             out.append(self.stopped_at)
         return out
@@ -391,7 +386,8 @@ class MediaReader:
         container = _open(self.path, self.limits.max_file_bytes)
         try:
             if not container.streams.video:
-                kind = "audio-only file" if container.streams.audio else "no streams"
+                kind = ("audio-only file" if container.streams.audio else
+                        "no audio or video stream: a file cut inside its header?")
                 raise MediaError(f"no video stream ({kind})")
             vstream = container.streams.video[0]
             fmt = container.format.name
@@ -528,7 +524,7 @@ class MediaReader:
         if prev is not None:
             dur = prev_dur if prev_dur > 0 else nominal
             yield from emit_until(min(prev[0] + dur, limit))
-            self.video_end = prev[0] + dur
+            self.video_end = min(prev[0] + dur, limit)  # output frames stop at the limit
         if origin is not None and resampler is not None:
             try:
                 yield from audio_items(None, resample(None))

@@ -43,6 +43,9 @@ def test_containers_and_codecs(tmp_path, ext, vcodec, acodec, sr, channels):
     # the tone survives: energy at 440 Hz dominates
     spec = np.abs(np.fft.rfft(wave[:16000]))
     assert abs(np.argmax(spec) * 16000 / 16000 - 440) < 5
+    reader = MediaReader(path)
+    list(reader)
+    assert reader.truncated is None and reader.notes() == []  # a whole file: nothing to say
 
 
 def test_no_audio(tmp_path):
@@ -160,3 +163,101 @@ def test_truncated_stream_stops_cleanly(tmp_path):
     assert 10 < len(frames) < 100 and [f.index for f in frames] == list(range(len(frames)))
     shown = [read_index(f.image) for f in frames]
     assert shown[:10] == list(range(10)) and all(k - 1 <= x <= k for k, x in enumerate(shown)), shown
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Files cut short (issue #17): scored on what decodes, and said so
+# ---------------------------------------------------------------------------------------------------------
+
+def _clip20(folder, ext: str) -> tuple:
+    """A 20 s 10 fps clip with a tone, and its bytes; mp4 written with its index first (``faststart``, as
+    web uploads are), so that a cut one still opens."""
+    import av
+
+    from dfdetect.media import write_video
+
+    kw = dict(video_codec="libvpx-vp9", audio_codec="libopus", sample_rate=48000) if ext == "webm" else {}
+    sr = kw.get("sample_rate", 16000)
+    path = folder / f"whole.{ext}"
+    write_video(path, [index_frame(i, (64, 48)) for i in range(200)], fps=10, audio=_wave(20.0, sr),
+                **{"sample_rate": sr, **kw})
+    if ext == "mp4":
+        src = av.open(str(path))
+        fast = folder / "fast.mp4"
+        with av.open(str(fast), "w", options={"movflags": "+faststart"}) as out:
+            streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+            for packet in src.demux():
+                if packet.dts is not None:
+                    packet.stream = streams[packet.stream.index]
+                    out.mux(packet)
+        src.close()
+        path = fast
+    return path, path.read_bytes()
+
+
+@pytest.mark.parametrize("ext", ["mkv", "webm", "mp4"])
+def test_truncated_file_is_scored_with_a_note(tmp_path, detector, ext):
+    import re
+
+    from dfdetect.config import get_config
+    from dfdetect.windows import VideoSummary, extract_windows
+
+    config = get_config("smoke")
+    path, data = _clip20(tmp_path, ext)
+    whole = VideoSummary()
+    n_whole = sum(1 for _ in extract_windows(str(path), config, detector, whole))
+    assert not [w for w in whole.warnings if "truncated" in w], whole.warnings  # a whole file is not "cut"
+    for frac in (0.3, 0.6):
+        cut = tmp_path / f"cut{frac}.{ext}"
+        cut.write_bytes(data[: int(len(data) * frac)])
+        summary = VideoSummary()
+        windows = list(extract_windows(str(cut), config, detector, summary))
+        notes = [w for w in summary.warnings if w.startswith("truncated:")]
+        assert len(notes) == 1, summary.warnings
+        m = re.fullmatch(r"truncated: decoded (\d+\.\d) s of (\d+\.\d) s", notes[0])
+        assert m, notes[0]
+        decoded, expected = float(m.group(1)), float(m.group(2))
+        assert expected == pytest.approx(20.0, abs=0.2)
+        assert decoded == pytest.approx(summary.duration, abs=0.05) and 1.0 < decoded < 0.85 * 20
+        assert 0 < len(windows) < n_whole
+
+
+@pytest.mark.parametrize("ext,frac,reason", [
+    ("mp4", 0.3, r"not a readable media file \(Invalid data"),  # the index written last: a cut loses it
+    ("mp4", 0.002, r"^no video stream \(no audio or video stream: a file cut inside its header\?\)$"),  # index first
+    ("mkv", 0.004, r"not a readable media file \(Input/output error\)"),  # inside the EBML header
+    # the headers whole (they declare 20 s), cut in the first cluster of frames
+    ("mkv", "cluster", r"^no decodable video frames \(truncated: decoded 0\.0 s of 20\.\d s\)$"),
+])
+def test_file_cut_in_its_header_fails_with_a_reason(tmp_path, detector, ext, frac, reason):
+    import av
+
+    from dfdetect.config import get_config
+    from dfdetect.windows import extract_windows
+
+    path, data = _clip20(tmp_path, ext)
+    if frac == 0.3:  # the plain (index-last) mp4
+        path = tmp_path / "whole.mp4"
+        data = path.read_bytes()
+        assert av.open(str(path)).format.name.startswith("mov")
+    cut = tmp_path / f"cut.{ext}"
+    end = data.index(bytes.fromhex("1F43B675")) + 40 if frac == "cluster" else int(len(data) * frac)
+    cut.write_bytes(data[:end])
+    with pytest.raises(MediaError, match=reason):
+        list(extract_windows(str(cut), get_config("smoke"), detector))
+
+
+def test_truncated_note_reaches_the_reason_of_an_ok_verdict(tmp_path, detector):
+    """The note goes through ``VideoSummary.warnings``, which the verdict's reason is made of."""
+    from dfdetect.config import get_config
+    from dfdetect.windows import VideoSummary, extract_windows
+
+    path, data = _clip20(tmp_path, "mkv")
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) // 2])
+    reader = MediaReader(cut, fps=10)
+    list(reader)
+    assert reader.truncated and reader.truncated in reader.notes()
+    summary = VideoSummary()
+    list(extract_windows(str(cut), get_config("smoke"), detector, summary))
+    assert summary.warnings[0] == reader.truncated
