@@ -79,7 +79,7 @@ def with_embedding(model):
     lists ``(name, size)`` in that order. A model it returned is returned as it is."""
     import keras
 
-    from dfdetect.model import FRAME_HEADS, HEADS
+    from dfdetect.heads import FRAME_HEADS, HEADS
 
     if hasattr(model, "familiarity_parts"):
         return model  # already wrapped: building it again would make (and trace) another model
@@ -339,7 +339,7 @@ def cross_fitted_part_distances(x: np.ndarray, table, parts: list[tuple[str, int
 
 def probe_embedding(model, config) -> np.ndarray:
     """The model's embedding of ``probe_inputs(config)`` (see ``Reference.check_probe``)."""
-    from dfdetect.model import model_inputs
+    from dfdetect.heads import model_inputs
 
     model = with_embedding(model)
     out = model.predict_on_batch(model_inputs(model.input, **probe_inputs(config)))

@@ -554,3 +554,52 @@ def localisation_metrics(predictions: dict[str, Sequence[tuple[float, float, flo
     out["videos"] = len(truths)
     out["segments"] = sum(len(t) for t in truths.values())
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Video-level rules shared by evaluate and predict (kept here, with numpy only, so predict stays light)
+# ---------------------------------------------------------------------------------------------------------
+
+def confident_mean(scores: np.ndarray, hi: float = 0.8, lo: float = 0.2, frac: float = 0.11) -> float:
+    """The DFDC winner's rule: if enough windows are confidently fake, average those; else if most are
+    confidently real, average those; else the plain mean."""
+    s = np.asarray(scores, float)
+    n = len(s)
+    if n == 0:
+        return float("nan")
+    if (s > hi).sum() > frac * n:
+        return float(s[s > hi].mean())
+    if (s < lo).sum() > 0.9 * n:
+        return float(s[s < lo].mean())
+    return float(s.mean())
+
+
+# Frame-level output per modality, and the window head an older model without frame heads falls back on.
+MODALITY_HEADS = {"any": ("frame_fake", "fake"), "video": ("frame_video", "video_fake"),
+                  "audio": ("frame_audio", "audio_fake")}
+
+
+def frames_of(duration, fps: float) -> int:
+    """How many frames a video of ``duration`` seconds has on the ``fps`` grid; 0 when the duration is unknown."""
+    d = float(duration) if duration is not None else 0.0
+    return int(np.ceil(d * fps - 1e-6)) if np.isfinite(d) and d > 0 else 0
+
+
+def modality_tracks(first_frames, frame_scores: dict[str, np.ndarray], window_scores: dict[str, np.ndarray],
+                    frames_per_window: int, n_frames: int = 0) -> dict[str, np.ndarray]:
+    """One video's per-frame score track per modality (``any``, ``video``, ``audio``): its windows' frame
+    scores (``{frame_head: (windows, T)}``) stitched over its ``n_frames`` frames (``dfdetect.segments.stitch``;
+    0: up to the end of the last window). A model without frame heads gives each step its window's score
+    (``{window_head: (windows,)}``)."""
+    from dfdetect.segments import stitch
+
+    first = np.asarray(first_frames, int)
+    # the video's own frames: steps of a padded window past the end are no frames of it
+    n = n_frames or (int(first.max()) + frames_per_window if first.size else 0)
+    out = {}
+    for modality, (fh, wh) in MODALITY_HEADS.items():
+        per = frame_scores.get(fh)
+        if per is None:
+            per = np.repeat(np.asarray(window_scores[wh], np.float32)[:, None], frames_per_window, axis=1)
+        out[modality], _ = stitch(zip(first.tolist(), per), n_frames=n)
+    return out
