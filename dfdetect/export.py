@@ -6,6 +6,9 @@ everything inference needs.
                            -> fake, video_fake, audio_fake, av_mismatch (batch,), embedding (batch, d) and,
                            for a model with frame heads, frame_fake, frame_video, frame_audio (batch, T)
     DIR/model.keras        keras.saving.load_model(..., safe_mode=True)
+    DIR/model.tflite       the same network for LiteRT (``ai_edge_litert``), builtin ops only, batch 1, the
+                           serving signature's inputs and outputs: what ``dfdetect predict`` runs by default,
+                           without importing TensorFlow (the card's ``tflite`` says which model.keras it is)
     DIR/familiarity.npz    training-data statistics of the embedding and the abstention threshold
     DIR/model_card.json    window length, frame rate, crop size, sample rate, threshold, temperature, training
                            domain, abstention rate on its test split, metrics, config
@@ -27,20 +30,22 @@ from typing import Any
 from dfdetect import __version__
 from dfdetect.config import Config, load_config
 from dfdetect.errors import MissingInput, UsageError
-from dfdetect.model import FRAME_HEADS, HEADS
+from dfdetect.heads import FRAME_HEADS, HEADS
 
 CARD = "model_card.json"
+TFLITE = "model.tflite"
 
 
 class ModelCardError(UsageError, ValueError):
     """A model folder without a valid card: predict cannot know how to cut windows."""
 
 
-def serving_signature(model, config: Config):
+def serving_signature(model, config: Config, batch: int | None = None):
     """A ``tf.function`` taking named uint8 frames, float32 waveform and float32 mask batches and returning
     the four named scores as ``(batch,)`` float32, the pooled ``embedding`` ``(batch, d)`` (what
     familiarity is measured on) and the frame-level scores ``(batch, T)`` (one per video frame of the window:
-    the probability that the frame lies in a fake segment) when the model has frame heads."""
+    the probability that the frame lies in a fake segment) when the model has frame heads. ``batch``: a fixed
+    batch size (the ``.tflite`` copy needs one), else any."""
     import tensorflow as tf
 
     T, C, S = config.frames_per_window, config.faces.crop_size, config.samples_per_window
@@ -58,10 +63,10 @@ def serving_signature(model, config: Config):
                 res[h] = tf.reshape(tf.cast(out[h], tf.float32), [-1, T])
         return res
 
-    specs = [tf.TensorSpec((None, T, C, C, 3), tf.uint8, name="frames"),
-             tf.TensorSpec((None, S), tf.float32, name="audio"), tf.TensorSpec((None, T), tf.float32, name="mask")]
+    specs = [tf.TensorSpec((batch, T, C, C, 3), tf.uint8, name="frames"),
+             tf.TensorSpec((batch, S), tf.float32, name="audio"), tf.TensorSpec((batch, T), tf.float32, name="mask")]
     if "mouth" in model.input:  # the mouth track (x, y per frame, -1 where unknown) the mouth crop follows
-        @tf.function(input_signature=[*specs, tf.TensorSpec((None, T, 2), tf.float32, name="mouth")])
+        @tf.function(input_signature=[*specs, tf.TensorSpec((batch, T, 2), tf.float32, name="mouth")])
         def serve_mouth(frames, audio, mask, mouth):
             return outputs({"frames": frames, "audio": audio, "mask": mask, "mouth": mouth})
 
@@ -74,9 +79,65 @@ def serving_signature(model, config: Config):
     return serve
 
 
+def tflite_model(model, config: Config) -> bytes:
+    """The serving signature as a ``.tflite`` flatbuffer for ``ai_edge_litert`` (no TensorFlow at prediction):
+    builtin ops only (the standalone LiteRT interpreter has no Select-TF ops), batch 1, signature
+    ``serving_default`` with the same named inputs and outputs as the SavedModel's.
+
+    Why batch 1 and frozen weights: with a free batch size the converter cannot lower the LSTMs' tensor lists
+    (``TensorListReserve`` needs a static element shape), and with the weights left as resource variables
+    the LSTM loops read them through ``READ_VARIABLE`` inside ``WHILE``, which fails at run time. A fixed
+    batch is no loss: ``bench/startup.py`` measured batch 1 in a loop as fast per window as a fixed batch 8,
+    and a batch-1 model needs no padding of a video's last batch."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    concrete = serving_signature(model, config, batch=1).get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete)
+    specs = list(concrete.structured_input_signature[1].values()) or list(concrete.structured_input_signature[0])
+    specs = sorted(specs, key=lambda s: ("frames", "audio", "mask", "mouth").index(s.name))
+    names = [s.name for s in specs]
+
+    @tf.function(input_signature=specs)
+    def serve(*args):
+        # the frozen graph returns a flat list: give the outputs their names back
+        return tf.nest.pack_sequence_as(concrete.structured_outputs, frozen(**dict(zip(names, args))))
+
+    holder = tf.Module()
+    holder.serve = serve
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], holder)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return converter.convert()
+
+
+def write_tflite(model, config: Config, out: Path, say) -> dict[str, Any] | None:
+    """Writes ``out/model.tflite`` (``tflite_model``) and returns the card's ``tflite`` entry: the file, the
+    sha256 of the ``model.keras`` it was converted from (predict uses the ``.tflite`` only while they still
+    match) and how long the conversion took. A model the converter cannot take: a warning and None (predict
+    then loads ``model.keras``, slower to start)."""
+    import hashlib
+
+    from dfdetect.quiet import native_logs_filtered
+
+    path = out / TFLITE
+    if path.exists():
+        path.unlink()  # another model's copy must not stay beside this one
+    t = time.perf_counter()
+    try:
+        with native_logs_filtered():  # the converter's MLIR passes log to fd 2
+            flat = tflite_model(model, config)
+    except Exception as e:  # noqa: BLE001 - an unconvertible layer must not cost the rest of the export
+        say(f"WARNING: no {TFLITE}: the converter failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+            "predict will load model.keras instead (slower to start)")
+        return None
+    path.write_bytes(flat)
+    return {"file": TFLITE, "keras_sha256": hashlib.sha256((out / "model.keras").read_bytes()).hexdigest(),
+            "batch": 1, "ops": "TFLITE_BUILTINS", "convert_seconds": round(time.perf_counter() - t, 2)}
+
+
 def _card(run: Path, config: Config, threshold: float, metrics: dict | None, *, summary: dict,
           which: str = "best", evaluation: dict | None = None, domain: dict | None = None,
-          familiarity: dict | None = None) -> dict[str, Any]:
+          familiarity: dict | None = None, tflite: dict | None = None) -> dict[str, Any]:
     ev = evaluation or {}
     return {
         "format": "dfdetect-model-card/1",
@@ -108,6 +169,7 @@ def _card(run: Path, config: Config, threshold: float, metrics: dict | None, *, 
                      "epochs": summary.get("epochs_run"), "best_val_auc": summary.get("best"),
                      "domain": domain or {}},
         "familiarity": familiarity or {},
+        "tflite": tflite,
         "metrics": metrics or {},
         "config": config.to_dict(),
         "intended_use": "Research and triage of possibly manipulated talking-head videos. Scores are evidence, "
@@ -270,9 +332,10 @@ def export_model(run_dir: str | Path, out_dir: str | Path | None = None, which: 
     module.serve = serving_signature(model, config)
     tf.saved_model.save(module, str(out / "saved_model"), signatures={"serving_default": module.serve})
     model.save(out / "model.keras")
+    tflite = write_tflite(model, config, out, say)  # after model.keras: it records that file's sha256
     config.to_yaml(out / "config.yaml")
     card = _card(run, config, float(threshold), metrics, summary=summary, which=which, evaluation=evaluation,
-                 domain=training_domain(data), familiarity=familiarity)
+                 domain=training_domain(data), familiarity=familiarity, tflite=tflite)
     (out / CARD).write_text(json.dumps(card, indent=1))
     (out / "model_card.md").write_text(_card_md(card))
     return out
