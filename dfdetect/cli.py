@@ -79,7 +79,9 @@ def _exit_epilog(command: str | None = None) -> str:
 
 
 # Commands that load TensorFlow anyway: it is imported up front, its start-up logs filtered (dfdetect.quiet).
-TF_COMMANDS = {"preprocess", "train", "evaluate", "robustness", "export", "predict", "serve", "demo"}
+# Not predict and serve: they score with the exported model.tflite through LiteRT and never need TensorFlow
+# (4-6 s of a cold start); a Detector that falls back on model.keras imports it quietly itself.
+TF_COMMANDS = {"preprocess", "train", "evaluate", "robustness", "export", "demo"}
 VERBOSE_HELP = ("show the native libraries' logs (TensorFlow, MediaPipe, LiteRT start-up lines), hidden by "
                 "default; also DFDETECT_VERBOSE=1")
 

@@ -16,6 +16,11 @@ which the tracker then followed from keyframe to keyframe. Real faces score high
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +34,47 @@ from dfdetect.quiet import native_logs_filtered, quiet_env
 
 # MediaPipe's C++ logging goes to stderr; keep it to warnings and up unless the user asked otherwise.
 quiet_env()
+
+
+# MediaPipe's drawing helpers, imported by ``mediapipe.tasks.python.vision`` itself: they import
+# matplotlib.pyplot (0.5 s) and are never drawn with here
+_DRAWING = ("mediapipe.tasks.python.vision.drawing_utils", "mediapipe.tasks.python.vision.drawing_styles")
+
+
+class _LazyDrawing(importlib.abc.MetaPathFinder):
+    """Finds ``_DRAWING`` as usual but loads them with ``importlib.util.LazyLoader``: the real modules, run on
+    their first attribute access (never, in a process that only detects faces)."""
+
+    def find_spec(self, name, path, target=None):
+        if name not in _DRAWING:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        if spec is not None and spec.loader is not None:
+            spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
+
+
+def _import_mediapipe_lightly() -> None:
+    """Imports MediaPipe Tasks without TensorFlow (4-6 s of ``dfdetect predict``'s start) and matplotlib.
+
+    MediaPipe Tasks imports TensorFlow for one thing, a decorator for its API docs
+    (``mediapipe.tasks.python.core.optional_dependencies``: ``from tensorflow.tools.docs import doc_controls``),
+    and falls back on a no-op when TensorFlow is not installed: this installs that very fallback unless
+    TensorFlow is already loaded (then the real one costs nothing). Nothing of TensorFlow is stood in for.
+    Its drawing helpers load lazily (``_LazyDrawing``)."""
+    if "mediapipe.tasks.python.vision" in sys.modules:
+        return
+    name = "mediapipe.tasks.python.core.optional_dependencies"
+    if name not in sys.modules and "tensorflow" not in sys.modules:
+        module = types.ModuleType(name, "MediaPipe's own fallback when TensorFlow is absent (dfdetect.faces)")
+        module.doc_controls = types.SimpleNamespace(do_not_generate_docs=lambda x: x)
+        sys.modules[name] = module
+    finder = _LazyDrawing()
+    sys.meta_path.insert(0, finder)
+    try:
+        import mediapipe.tasks.python.vision  # noqa: F401
+    finally:
+        sys.meta_path.remove(finder)
 
 
 @dataclass(frozen=True)
@@ -99,6 +145,7 @@ class FaceDetector:
 
     def __init__(self, config: FaceConfig | None = None, model_dir: str | Path | None = None) -> None:
         with native_logs_filtered():
+            _import_mediapipe_lightly()
             from mediapipe.tasks.python import BaseOptions, vision
 
         self.config = config or FaceConfig()

@@ -13,8 +13,10 @@ carries its traceback for the caller's log.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
+import threading
 import time
 import traceback as tb
 from dataclasses import dataclass, field, fields
@@ -25,9 +27,9 @@ import numpy as np
 
 from dfdetect.config import load_config
 from dfdetect.errors import BadArgument, MissingInput, one_line
-from dfdetect.export import latest_export, read_card
+from dfdetect.export import TFLITE, latest_export, read_card
+from dfdetect.heads import FRAME_HEADS, HEADS
 from dfdetect.media import MediaError
-from dfdetect.model import FRAME_HEADS, HEADS
 
 VERDICT_FIELDS = ["path", "status", "reason", "score", "label", "video_fake", "audio_fake", "av_mismatch",
                   "face_ratio", "has_audio", "windows", "segments", "timeline", "seconds",
@@ -92,18 +94,25 @@ class Detector:
     """A loaded exported model (``dfdetect export``) plus a face detector, ready to score videos.
 
     Args:
-        model_dir: exported folder with ``model_card.json`` and ``model.keras``; default: the latest export
-            under ``saved_models/``.
+        model_dir: exported folder with ``model_card.json`` and ``model.tflite`` / ``model.keras``; default: the
+            latest export under ``saved_models/``.
         threshold: decision threshold on the ``fake`` score (default: the card's).
-        batch_size: windows per model call.
-        fmt: which copy of the model scores windows: ``keras`` (``model.keras``) or ``saved_model`` (the
-            exported SavedModel's ``serving_default`` signature, what TF Serving runs).
+        batch_size: windows per model call (the ``.tflite`` copy runs them one by one inside a call).
+        fmt: which copy of the model scores windows: ``tflite`` (``model.tflite`` through LiteRT: neither
+            TensorFlow nor Keras is imported, so a cold start takes seconds), ``keras`` (``model.keras``) or
+            ``saved_model`` (the exported SavedModel's ``serving_default`` signature, what TF Serving runs).
+            Default: ``tflite`` when the export has a ``model.tflite`` converted from its ``model.keras`` and
+            ``ai_edge_litert`` imports, else ``keras`` with a one-line notice saying why.
         model_file: another ``.keras`` file to score with (a run's ``best.keras``, say) while the card and
-            config still come from ``model_dir``; for ``fmt="keras"`` only. The familiarity statistics are
-            then checked against it (and refused when they belong to another model).
+            config still come from ``model_dir``; for ``fmt="keras"`` only (the default then). The familiarity
+            statistics are then checked against it (and refused when they belong to another model).
         abstain: label a video unlike the training data ``uncertain`` (default); False keeps the raw label
             (``in_distribution`` is still reported).
         notify: where one-line notices go (a model without familiarity statistics, say); default stderr.
+        threads: LiteRT's threads for ``fmt="tflite"`` (default 1: see ``bench/startup.py``).
+
+    ``model`` is the Keras model (``--explain`` takes gradients through it): with ``fmt="tflite"`` it is loaded
+    from ``model.keras`` the first time it is asked for, so scoring alone never imports TensorFlow.
 
     Example:
         >>> with Detector("saved_models/demo-cpu-small-export") as det:      # doctest: +SKIP
@@ -111,16 +120,13 @@ class Detector:
         ...     print(v.label, v.score, v.in_distribution, v.familiarity)
     """
 
-    FORMATS = ("keras", "saved_model")
+    FORMATS = ("tflite", "keras", "saved_model")
 
     def __init__(self, model_dir: str | Path | None = None, threshold: float | None = None,
-                 batch_size: int = 8, fmt: str = "keras", model_file: str | Path | None = None,
-                 abstain: bool = True, notify=None) -> None:
-        import keras
-
-        import dfdetect.layers  # noqa: F401  (registers the custom layers)
+                 batch_size: int = 8, fmt: str | None = None, model_file: str | Path | None = None,
+                 abstain: bool = True, notify=None, threads: int | None = None) -> None:
         from dfdetect.faces import FaceDetector
-        from dfdetect.familiarity import NOTICE_NO_REFERENCE, Reference, probe_inputs, with_embedding
+        from dfdetect.familiarity import NOTICE_NO_REFERENCE, Reference, probe_inputs
 
         if model_dir is None:
             model_dir = latest_export()
@@ -134,28 +140,36 @@ class Detector:
         self.threshold = float(self.card["threshold"] if threshold is None else threshold)
         self.temperature = float(self.card.get("temperature") or 1.0)
         self.abstain = abstain
+        notices = []
+        if fmt is None:
+            fmt, why = ("keras", "") if model_file is not None else self._default_format()
+            if why:
+                notices.append(why)
         if fmt not in self.FORMATS:
             raise BadArgument(f"fmt must be one of {', '.join(self.FORMATS)}, got {fmt!r}")
-        if fmt == "saved_model" and model_file is not None:
-            raise BadArgument("model_file names a .keras file: it cannot be combined with fmt='saved_model'")
+        if fmt != "keras" and model_file is not None:
+            raise BadArgument(f"model_file names a .keras file: it cannot be combined with fmt={fmt!r}")
         self.fmt = fmt
-        has_embedding = True  # a SavedModel exported before familiarity returns no embedding
-        if fmt == "keras":
-            path = Path(model_file) if model_file is not None else self.model_dir / "model.keras"
-            if not path.is_file():
-                raise MissingInput(f"{path} not found: export the run again with `dfdetect export --model RUN`")
-            self.model = with_embedding(keras.saving.load_model(path, safe_mode=True, compile=False))
+        self._model = None
+        self._lock = threading.Lock()  # one LiteRT interpreter: one invocation at a time (serve has threads)
+        if fmt == "tflite":
+            self.input_names, outputs = self._load_tflite(threads)
+        elif fmt == "keras":
+            self.model = self._load_keras(model_file)
+            # what the model takes: frames, audio and mask, and the mouth track when its mouth crop follows it
+            self.input_names, outputs = tuple(self.model.input), tuple(self.model.output)
         else:
+            from dfdetect.quiet import import_tensorflow_quietly
+
+            import_tensorflow_quietly()
             import tensorflow as tf
 
-            self.model = None
             if not (self.model_dir / "saved_model").is_dir():
                 raise MissingInput(f"{self.model_dir / 'saved_model'} not found: export the run again")
             self._serving = tf.saved_model.load(str(self.model_dir / "saved_model")).signatures["serving_default"]
-            has_embedding = "embedding" in self._serving.structured_outputs
-        # what the model takes: frames, audio and mask, and the mouth track when its mouth crop follows it
-        self.input_names = tuple(self.model.input) if self.model is not None else \
-            tuple(self._serving.structured_input_signature[1])
+            self.input_names = tuple(self._serving.structured_input_signature[1])
+            outputs = tuple(self._serving.structured_outputs)
+        has_embedding = "embedding" in outputs  # a SavedModel exported before familiarity returns none
         self.batch_size = batch_size
         # Familiarity: the training data's statistics, refused when they belong to another model.
         self.reference = Reference.load(self.model_dir) if has_embedding else None
@@ -164,9 +178,76 @@ class Detector:
             probe = probe_inputs(self.config)
             self.reference.check_probe(self.score_windows(**probe)["embedding"],
                                        str(self.model_dir / "familiarity.npz"))
-        if self.notice:
-            (notify or (lambda m: print(f"notice: {m}", file=sys.stderr)))(self.notice)
+        notices += [self.notice] if self.notice else []
+        for m in notices:  # after the checks: a refused model says only why it was refused
+            (notify or (lambda m: print(f"notice: {m}", file=sys.stderr)))(m)
         self.faces = FaceDetector(self.config.faces)
+
+    # -- loading ----------------------------------------------------------------------------------------------
+    def _default_format(self) -> tuple[str, str]:
+        """``("tflite", "")`` when ``model.tflite`` can be used; else ``("keras", why not)``."""
+        path = self.model_dir / TFLITE
+        if not path.is_file():
+            return "keras", (f"{self.model_dir} has no {TFLITE} (exported by an older dfdetect): loading "
+                             "model.keras with TensorFlow, a slower start; export the run again for a fast one")
+        made_from = (self.card.get("tflite") or {}).get("keras_sha256")
+        keras_file = self.model_dir / "model.keras"
+        if made_from and keras_file.is_file() and hashlib.sha256(keras_file.read_bytes()).hexdigest() != made_from:
+            # model.keras was replaced after export: the .tflite would score with the old network
+            return "keras", (f"{path} was converted from another model.keras than the one beside it: scoring "
+                             "with model.keras (a slower start); export the run again")
+        try:
+            import ai_edge_litert.interpreter  # noqa: F401
+        except ImportError as e:
+            return "keras", (f"ai_edge_litert does not import ({e}): loading model.keras with TensorFlow, a "
+                             "slower start; `pip install ai-edge-litert` for a fast one")
+        return "tflite", ""
+
+    def _load_tflite(self, threads: int | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Opens ``model.tflite`` in LiteRT; its signature's input and output names."""
+        from ai_edge_litert.interpreter import Interpreter
+
+        from dfdetect.quiet import native_logs_filtered
+
+        path = self.model_dir / TFLITE
+        if not path.is_file():
+            raise MissingInput(f"{path} not found: export the run again with `dfdetect export --model RUN`")
+        with native_logs_filtered():
+            self._interpreter = Interpreter(model_path=str(path), num_threads=threads or 1)
+            self._runner = self._interpreter.get_signature_runner("serving_default")
+            # LiteRT applies its XNNPACK delegate, and prints "INFO: Created TensorFlow Lite XNNPACK delegate
+            # for CPU.", at the first invocation: make it here, on zeros, inside the filter
+            self._runner(**{k: np.zeros(d["shape"], d["dtype"]) for k, d in self._runner.get_input_details().items()})
+        order = ("frames", "audio", "mask", "mouth")
+        names = tuple(sorted(self._runner.get_input_details(), key=lambda n: order.index(n) if n in order else 9))
+        return names, tuple(self._runner.get_output_details())
+
+    def _load_keras(self, model_file: str | Path | None = None):
+        """``model.keras`` (or ``model_file``) with the familiarity embedding as an output; TensorFlow is
+        imported with its start-up logs filtered (``dfdetect.quiet``)."""
+        from dfdetect.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
+        import keras
+
+        import dfdetect.layers  # noqa: F401  (registers the custom layers)
+        from dfdetect.familiarity import with_embedding
+
+        path = Path(model_file) if model_file is not None else self.model_dir / "model.keras"
+        if not path.is_file():
+            raise MissingInput(f"{path} not found: export the run again with `dfdetect export --model RUN`")
+        return with_embedding(keras.saving.load_model(path, safe_mode=True, compile=False))
+
+    @property
+    def model(self):
+        """The Keras model (with the familiarity embedding); loaded on first use when scoring runs elsewhere."""
+        if getattr(self, "_model", None) is None and getattr(self, "fmt", None) in ("tflite", "saved_model"):
+            self._model = self._load_keras()
+        return getattr(self, "_model", None)
+
+    @model.setter
+    def model(self, value) -> None:
+        self._model = value
 
     def close(self) -> None:
         self.faces.close()
@@ -182,11 +263,13 @@ class Detector:
         """The four heads' scores ``(n,)``, the frame heads' ``(n, T)`` when the model has them, and, when the
         model exposes it, the pooled ``embedding`` ``(n, d)``. ``mouth`` ``(n, T, 2)`` is the mouth track,
         read by a model whose mouth crop follows it (unknown, -1, where not given)."""
-        from dfdetect.model import model_inputs
+        from dfdetect.heads import model_inputs
 
         inputs = model_inputs(self.input_names, np.asarray(frames, np.uint8), np.asarray(audio, np.float32),
                               np.asarray(mask, np.float32), None if mouth is None else np.asarray(mouth, np.float32))
-        if self.fmt == "saved_model":
+        if self.fmt == "tflite":
+            out = self._run_tflite(inputs)
+        elif self.fmt == "saved_model":
             import tensorflow as tf
 
             out = self._serving(**{k: tf.constant(v) for k, v in inputs.items()})
@@ -199,6 +282,14 @@ class Detector:
         if "embedding" in out:
             res["embedding"] = np.asarray(out["embedding"], np.float32).reshape(len(frames), -1)
         return res
+
+    def _run_tflite(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The ``.tflite`` signature over a batch, one window per invocation (the model's batch is 1)."""
+        n = len(inputs["frames"])
+        with self._lock:
+            outs = [self._runner(**{k: np.ascontiguousarray(v[i:i + 1]) for k, v in inputs.items()})
+                    for i in range(n)]
+        return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]} if outs else {}
 
     def scan_config(self):
         """The config windows are cut by at prediction: the model's own, every window of the video."""
@@ -288,9 +379,8 @@ class Detector:
                   ) -> None:
         """Fills an ``ok`` verdict from its window scores: video scores, familiarity, label, timeline, the
         per-frame track, segments, notes."""
-        from dfdetect.evaluate import confident_mean
         from dfdetect.familiarity import PART_WORDS, UNCERTAIN_TEXT
-        from dfdetect.metrics import apply_temperature
+        from dfdetect.metrics import apply_temperature, confident_mean
 
         fake = np.array(scores["fake"])
         v.windows = len(fake)
@@ -409,10 +499,10 @@ TRACK_NAMES = {"any": "fake", "video": "video", "audio": "audio"}  # a verdict's
 
 def frame_track(scores: dict[str, list[float]], first_frames: list[int], frame_scores: dict[str, np.ndarray],
                 frames_per_window: int, fps: float, duration: float = 0.0) -> dict[str, Any]:
-    """The per-frame track of a video (``dfdetect.evaluate.modality_tracks``: each modality's frame scores of
+    """The per-frame track of a video (``dfdetect.metrics.modality_tracks``: each modality's frame scores of
     overlapping windows stitched over every frame up to ``duration``; a model without frame heads lends each
     frame its windows' scores), rounded for the verdict: ``fps`` and one list per modality."""
-    from dfdetect.evaluate import frames_of, modality_tracks
+    from dfdetect.metrics import frames_of, modality_tracks
 
     tracks = modality_tracks(first_frames, frame_scores, scores, frames_per_window, frames_of(duration, fps))
     return {"fps": fps, **{TRACK_NAMES[m]: [round(float(x), 4) for x in t] for m, t in tracks.items()}}
