@@ -169,6 +169,8 @@ def probe(path: str | os.PathLike) -> ProbeInfo:
             if not duration and v.duration and v.time_base:
                 info["duration"] = float(v.duration * v.time_base)
             rotation = 0
+            if v.codec_context is None:
+                raise MediaError(f"no decoder for its video codec ({_codec_tag(v)})")
             w, h = v.codec_context.width, v.codec_context.height
             try:
                 for frame in container.decode(v):
@@ -181,7 +183,7 @@ def probe(path: str | os.PathLike) -> ProbeInfo:
                 w, h = h, w
             info.update(width=w, height=h, rotation=rotation, fps=round(fps, 3),
                         video_codec=v.codec_context.name, frames=int(v.frames or 0))
-        if a is not None:
+        if a is not None and a.codec_context is not None:
             info.update(has_audio=True, audio_codec=a.codec_context.name,
                         sample_rate=int(a.codec_context.sample_rate or 0),
                         channels=int(a.codec_context.channels or 0))
@@ -292,6 +294,15 @@ def decode(
     yield from reader
 
 
+def _codec_tag(stream) -> str:
+    """What a stream without a decoder says it holds: its FourCC or tag, for a reason."""
+    try:
+        tag = str(stream.codec_tag or "").strip("\x00 ")
+    except Exception:  # noqa: BLE001 - a name for a message only
+        tag = ""
+    return f"tag {tag!r}" if tag and tag.isprintable() else "unknown"
+
+
 def _seconds(value, time_base) -> float:
     """``value * time_base`` in seconds; 0 where unknown, negative or absurd (a corrupt header)."""
     try:
@@ -327,6 +338,7 @@ class MediaReader:
         self._declared_video = 0.0  # the video stream's duration as its header declares it (0 = unknown)
         self._declared_all = 0.0  # the container's (all streams)
         self._audio_streams = 0
+        self._notes: list[str] = []
 
     @property
     def truncated(self) -> str | None:
@@ -348,7 +360,7 @@ class MediaReader:
     def notes(self) -> list[str]:
         """What the verdict should say about how decoding went: a cut file, a limit reached, a decoding
         error (one line each)."""
-        out = [n for n in (self.truncated, self.error) if n]
+        out = [n for n in (self.truncated, self.error) if n] + self._notes
         if self.stopped_at:
             out.append(self.stopped_at)
         return out
@@ -390,6 +402,8 @@ class MediaReader:
                         "no audio or video stream: a file cut inside its header?")
                 raise MediaError(f"no video stream ({kind})")
             vstream = container.streams.video[0]
+            if vstream.codec_context is None:  # a codec id this FFmpeg has no decoder for (or a corrupt one)
+                raise MediaError(f"no decoder for its video codec ({_codec_tag(vstream)})")
             fmt = container.format.name
             if fmt in ("image2", "image2pipe") or fmt.endswith("_pipe"):  # FFmpeg's demuxers of still images
                 raise MediaError(f"a still image ({vstream.codec_context.name}), not a video")
@@ -397,6 +411,9 @@ class MediaReader:
             self._declared_all = _seconds(container.duration, Fraction(1, av.time_base))
             self._audio_streams = len(container.streams.audio)
             astream = container.streams.audio[0] if (self.want_audio and container.streams.audio) else None
+            if astream is not None and astream.codec_context is None:
+                self._notes.append(f"audio not decoded: no decoder for its codec ({_codec_tag(astream)})")
+                astream = None
             self._check(container, vstream, astream)
             vstream.thread_type = "AUTO"  # frame threads: decoding dominates preprocessing
             self.has_audio = astream is not None
