@@ -65,7 +65,8 @@ class Limits:
 NO_LIMITS = Limits(0, 0.0, 0, 0, 0, 0)
 
 # Decoded frames the video decoder may hold at once (frame threads, reference frames), in bytes: above it, fewer
-# decoder threads. H.264/HEVC output is bit-exact whatever the thread count, so windows do not change.
+# decoder threads. H.264/HEVC output is bit-exact whatever the thread count, so windows do not change. Measured
+# on 40 frames of 7680x4320 H.264: 16 frame threads (FFmpeg's choice on 16 cores) peak at 1581 MB, 3 at 366 MB.
 _DECODER_BUDGET = 640 * 2**20
 # Audio decoded before the first video frame is held until that frame's time is known; past this much, the
 # oldest is dropped (a file whose video starts that late, or never, would otherwise fill memory).
@@ -294,6 +295,13 @@ def decode(
     yield from reader
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _codec_tag(stream) -> str:
     """What a stream without a decoder says it holds: its FourCC or tag, for a reason."""
     try:
@@ -389,7 +397,7 @@ class MediaReader:
                                  "(media.max_channels)")
         if w * h:
             # fewer frame threads for very large frames: each thread holds frames of its own
-            auto = min(16, os.cpu_count() or 1)
+            auto = min(16, _cores() + 1)  # what FFmpeg's thread_count=0 picks
             threads = max(1, min(auto, _DECODER_BUDGET // int(w * h * 1.5 * 4)))
             if threads < auto:
                 vstream.codec_context.thread_count = threads

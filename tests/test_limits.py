@@ -109,3 +109,18 @@ def test_huge_frame_is_refused_cheaply_in_a_worker(bomb):
     r = bombs.run_child(bomb("huge_frame"), "smoke")
     assert r["status"] == "failed" and "media.max_frame_pixels" in r["reason"], r
     assert r["peak_rss_mb"] < 2048 and r["seconds"] < 60, r
+
+
+def test_fewer_decoder_threads_for_8k_frames(bomb, monkeypatch):
+    """On 16 cores FFmpeg would run 16 frame threads, each holding 50 MB frames of 8K video (1.6 GB measured
+    on 40 frames); the reader gives such a stream 3, and leaves ordinary streams to FFmpeg."""
+    import av
+
+    import dfdetect.media as media
+
+    monkeypatch.setattr(media, "_cores", lambda: 16)
+    reader = MediaReader(bomb("8k_frames"))
+    for kind, threads in (("8k_frames", 3), ("hires_audio", 0)):
+        with av.open(str(bomb(kind))) as c:
+            reader._check(c, c.streams.video[0], None)
+            assert c.streams.video[0].codec_context.thread_count == threads, kind
