@@ -73,6 +73,10 @@ _DECODER_BUDGET = 640 * 2**20
 _MAX_PENDING_AUDIO_S = 120.0
 
 
+# Video timestamps may run this far past the duration a header declares (or twice it) before decoding stops.
+_OVERRUN_S = 600.0
+
+
 def _clock(seconds: float) -> str:
     """``1:02:03`` / ``2:03`` / ``4.5 s``: a duration for a reason."""
     if seconds < 60:
@@ -448,6 +452,7 @@ class MediaReader:
         caps = [(self.max_seconds, "preprocess.max_seconds"), (self.limits.max_duration, "media.max_duration")]
         limit, limit_name = min(((c, n) for c, n in caps if c > 0), default=(math.inf, ""))
         max_pixels = self.limits.max_frame_pixels
+        declared = max(self._declared_video, self._declared_all)
         pending_samples = 0
         nominal = 1.0 / float(vstream.average_rate) if vstream.average_rate else 1.0 / self.fps
 
@@ -515,6 +520,12 @@ class MediaReader:
                                 yield from audio_items(ta, s)
                             pending_audio.clear()
                         t -= origin
+                        if declared and t > max(2 * declared, declared + _OVERRUN_S):
+                            # a timestamp far past what the header declares (a corrupt or crafted file): the
+                            # frame before it would be repeated up to here, costing time for nothing
+                            self.stopped_at = (f"timestamps jump to {_clock(t)}, past the {_clock(declared)} the "
+                                               "header declares: the rest of the file was not decoded")
+                            break
                         if prev is not None:
                             if t <= prev[0]:  # out-of-order or duplicate timestamp: keep the first
                                 continue

@@ -124,3 +124,26 @@ def test_fewer_decoder_threads_for_8k_frames(bomb, monkeypatch):
         with av.open(str(bomb(kind))) as c:
             reader._check(c, c.streams.video[0], None)
             assert c.streams.video[0].codec_context.thread_count == threads, kind
+
+
+def test_timestamps_far_past_the_declared_duration_stop_decoding(bomb, tmp_path):
+    """A header that declares 2 s over frames a minute apart for ten hours (a corrupt or crafted file): each
+    frame would be repeated until the next, hours of output from a few KB; decoding stops 10 minutes past
+    what the header declares, and says so."""
+    import struct
+
+    data = bytearray(bomb("long_duration").read_bytes())
+    i = data.index(bytes.fromhex("4489"))  # Matroska's Segment Info Duration (milliseconds, a float)
+    size = data[i + 2] & 0x7F
+    data[i + 3:i + 3 + size] = struct.pack(">d" if size == 8 else ">f", 2000.0)
+    path = tmp_path / "lying.mkv"
+    path.write_bytes(bytes(data))
+    reader = MediaReader(path, fps=1, audio=False)
+    t = time.monotonic()
+    frames = [x for x in reader]
+    assert time.monotonic() - t < 10
+    assert reader._declared_all == pytest.approx(2.0)
+    assert reader.stopped_at == ("timestamps jump to 11:00, past the 2.0 s the header declares: the rest of the "
+                                 "file was not decoded")
+    assert len(frames) == 660 and reader.video_end == pytest.approx(660) and reader.truncated is None
+    assert reader.notes() == [reader.stopped_at]
