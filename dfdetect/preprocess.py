@@ -1,6 +1,6 @@
 """``dfdetect preprocess``: videos -> face-crop windows with aligned audio in TFRecord shards + a manifest.
 
-Crash safety, the whole design in four lines:
+Crash safety, the whole design in a few lines:
 
 * a worker streams one video's windows into its own temporary file (memory stays flat);
 * the main process appends that file to the current shard, fsyncs, then appends the video's rows to
@@ -10,13 +10,17 @@ Crash safety, the whole design in four lines:
 * a bad file (or a worker process that died in the decoder) is a ``failed`` row with a one-line reason;
 * an unexpected exception on one file is a bug, not a verdict on the file: an ``error`` row (``internal error:
   Type: message``), its traceback in ``OUT/logs/preprocess.log``, the batch goes on, the run ends with exit
-  code 1, and the next run retries that file.
+  code 1, and the next run retries that file;
+* a full disk (ENOSPC/EDQUOT, in a worker or the main process) stops the run with one line (``DiskFull``, exit
+  2) after cutting the failed video's partial writes back off: no row, shard byte or window row of it remains,
+  and the same command resumes once space is freed.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import errno
 import hashlib
 import io
 import multiprocessing as mp
@@ -50,6 +54,35 @@ MANIFEST_COLUMNS = [
 ]
 WINDOW_COLUMNS = ["video_id", "path", "index", "start", "face_ratio", "audio_ratio", "window_fake", "shard",
                   "label", "group", "category", "split"]
+
+
+class DiskFull(UsageError, OSError):
+    """The output's file system is full (or over quota): the run stops (exit 2, the user's to fix) with every
+    committed video whole and nothing half-written left in ``windows.csv``, the manifest or a shard; the same
+    command resumes once space is freed."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)  # the sentence alone, without OSError's "[Errno 28]"
+
+
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """Whether ``e`` says the disk is full: an ``OSError`` with ENOSPC/EDQUOT, or an error from a library that
+    reports it only in words (TensorFlow's file writer raises ``ResourceExhaustedError: ...; No space left
+    on device``)."""
+    if isinstance(e, OSError) and e.errno in _FULL_ERRNOS:
+        return True
+    text = str(e)
+    return any(os.strerror(code) in text for code in _FULL_ERRNOS)
+
+
+def disk_full(what: str | Path, done: int | None = None) -> DiskFull:
+    """The one-line error a full disk stops a run with."""
+    kept = f" ({done} videos committed, whole)" if done is not None else ""
+    return DiskFull(errno.ENOSPC, f"disk full while writing {what}{kept}: free space and run the same command "
+                                  "again to resume")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -288,6 +321,10 @@ def process_video(record: VideoRecord, config: Config, tmp_path: str, source: st
     except MediaError as e:
         result.update(status="failed", reason=str(e), windows=0, window_rows=[])
     except Exception as e:  # noqa: BLE001 - a bug, not bad media: say so, keep the batch going
+        if is_disk_full(e):  # no verdict on the file: the run stops (DiskFull) without a row for it
+            result.update(status="disk_full", reason=f"disk full while writing {tmp_path}", windows=0,
+                          window_rows=[])
+            return result
         result.update(status="error", reason=f"internal error: {one_line(e)}", windows=0, window_rows=[],
                       traceback=traceback.format_exc())
     result.update(
@@ -361,37 +398,68 @@ def _read_csv_rows(path: Path) -> list[dict[str, str]]:
 
 def _rewrite_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        tmp.unlink(missing_ok=True)  # the old file stays as it was
+        raise
     os.replace(tmp, path)
 
 
 class _Appender:
-    """A CSV file we append rows to, each flushed and fsynced (the commit log)."""
+    """A CSV file we append rows to, each batch written, fsynced, and on failure (a full disk) cut back to the
+    size it had before it, so the file only ever holds whole rows (the commit log)."""
 
     def __init__(self, path: Path, columns: list[str]) -> None:
+        self.path, self.columns = path, columns
         new = not path.exists() or path.stat().st_size == 0
-        self.f = open(path, "a", newline="")
-        self.w = csv.DictWriter(self.f, fieldnames=columns, extrasaction="ignore")
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         if new:
-            self.w.writeheader()
-        self.sync()
+            self._append(self._text([], header=True))
+
+    def _text(self, rows: list[dict[str, Any]], header: bool = False) -> bytes:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="ignore")
+        if header:
+            w.writeheader()
+        w.writerows(rows)
+        return buf.getvalue().encode()
+
+    def _append(self, data: bytes) -> None:
+        size = os.fstat(self.fd).st_size
+        try:
+            _write_all(self.fd, data)
+            os.fsync(self.fd)
+        except OSError:
+            os.ftruncate(self.fd, size)  # no half row left behind (shrinking needs no space)
+            raise
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            self.w.writerows(rows)
-            self.sync()
+            self._append(self._text(rows))
 
-    def sync(self) -> None:
-        self.f.flush()
-        os.fsync(self.f.fileno())
+    def truncate(self, size: int) -> None:
+        """Cuts the file back to ``size`` bytes (undoing rows of a video whose commit failed)."""
+        os.ftruncate(self.fd, size)
+        os.fsync(self.fd)
+
+    def size(self) -> int:
+        return os.fstat(self.fd).st_size
 
     def close(self) -> None:
-        self.f.close()
+        os.close(self.fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until all of ``data`` is written (a write to a nearly full disk may be short)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def load_manifest(out_dir: str | Path):
@@ -659,8 +727,8 @@ def recover(out: Path, manifest_path: Path, windows_path: Path, sprefix: str) ->
 
 def done_before(row: dict[str, str] | None, retry_failed: bool = False) -> bool:
     """Whether an input with this committed manifest row (None: none) is skipped by a rerun."""
-    if row is None or row.get("status") == "error":
-        return False  # an `error` row was a bug, not a verdict on the file: always try it again
+    if row is None or row.get("status") not in ("ok", "failed"):
+        return False  # an `error` row was a bug, not a verdict on the file (nor is a disk full): try it again
     return not (retry_failed and row.get("status") != "ok")
 
 
@@ -684,13 +752,35 @@ def manifest_row(record: VideoRecord, result: dict[str, Any]) -> dict[str, Any]:
 
 
 def append_file(src: Path, dst: Path) -> tuple[int, int]:
-    """Appends ``src`` to ``dst`` and fsyncs; returns (offset, length) of what was appended."""
-    with open(dst, "ab") as out, open(src, "rb") as f:
-        offset = out.tell()
-        shutil.copyfileobj(f, out, 1 << 20)
-        out.flush()
-        os.fsync(out.fileno())
-        return offset, out.tell() - offset
+    """Appends ``src`` to ``dst`` and fsyncs; returns (offset, length) of what was appended. On failure (a full
+    disk) ``dst`` is cut back to its old size, or removed if this call created it: no partial record is left."""
+    existed = dst.exists()
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        offset = os.fstat(fd).st_size
+        try:
+            with open(src, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    _write_all(fd, chunk)
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, offset)
+            if not existed and offset == 0:
+                dst.unlink(missing_ok=True)
+            raise
+        return offset, os.fstat(fd).st_size - offset
+    finally:
+        os.close(fd)
+
+
+def _cut_back(shard: Path, size: int) -> None:
+    """Truncates ``shard`` to ``size`` bytes (removes it at 0: a shard with no committed record)."""
+    if size == 0:
+        shard.unlink(missing_ok=True)
+    else:
+        with open(shard, "r+b") as f:
+            f.truncate(size)
+            os.fsync(f.fileno())
 
 
 def _iter_parallel(todo: list[VideoRecord], config: Config, workers: int, tmp_dir: Path,
@@ -770,9 +860,10 @@ def preprocess(
         progress: show a progress bar.
         allow_leaks: warn about a split that puts one identity component on two sides instead of refusing it
             (``dfdetect.datasets.SplitLeakError``, exit 2).
-    """
-    from tqdm.auto import tqdm
 
+    A full disk stops the run with ``DiskFull`` (exit 2): every video committed until then is whole, nothing
+    half-written is left, and the same call resumes once space is freed.
+    """
     config = config or get_config()
     if not 0 <= shard_index < num_shards:
         raise BadArgument(f"--shard-index must be in [0, {num_shards}), got {shard_index}")
@@ -787,6 +878,21 @@ def preprocess(
 
     check_leaks(records, allow=allow_leaks, where="preprocess")
     out = Path(out_dir)
+    try:
+        return _run_local(records, out, config, shard_index, num_shards, workers, retry_failed, progress)
+    except DiskFull:
+        raise
+    except OSError as e:  # a full disk elsewhere (the settings file, recover's rewrites): the same one line
+        if is_disk_full(e):
+            raise disk_full(e.filename or out) from None
+        raise
+
+
+def _run_local(records: list[VideoRecord], out: Path, config: Config, shard_index: int, num_shards: int,
+               workers: int | None, retry_failed: bool, progress: bool) -> RunSummary:
+    """``preprocess``'s work once its inputs are known and checked."""
+    from tqdm.auto import tqdm
+
     (out / "shards").mkdir(parents=True, exist_ok=True)
     _check_config(out, config, shard_index, num_shards)
     mname, wname, sprefix = _names(shard_index, num_shards)
@@ -822,20 +928,38 @@ def preprocess(
     bar = tqdm(total=len(todo), unit="video", desc="preprocess", disable=not progress, dynamic_ncols=True)
     try:
         for rec, res in stream:
+            if res["status"] == "disk_full":  # the worker could not write the video's windows: stop, no row
+                raise disk_full(res["tmp"], summary.ok + summary.failed)
             row = manifest_row(rec, res)
             tmp = Path(res["tmp"])
-            if res["status"] == "ok" and res["windows"] > 0:
-                target = shard_path(shard_no)
-                if target.exists() and target.stat().st_size >= limit:
-                    shard_no += 1
+            mark, where, appended = windows_log.size(), manifest_path, None
+            try:
+                if res["status"] == "ok" and res["windows"] > 0:
                     target = shard_path(shard_no)
-                offset, length = append_file(tmp, target)
-                rel = f"shards/{target.name}"
-                row.update(shard=rel, offset=offset, length=length)
-                windows_log.write([{**w, "shard": rel} for w in res["window_rows"]])
-            if res["status"] == "error":  # the traceback is on disk before the row that points to it
-                summary.log = log_traceback(summary.log, f"internal error on {rec.path}", res.get("traceback", ""))
-            manifest.write([row])  # the commit point
+                    if target.exists() and target.stat().st_size >= limit:
+                        shard_no += 1
+                        target = shard_path(shard_no)
+                    where = target
+                    offset, length = append_file(tmp, target)
+                    appended = (target, offset)
+                    rel = f"shards/{target.name}"
+                    row.update(shard=rel, offset=offset, length=length)
+                    where = windows_path
+                    windows_log.write([{**w, "shard": rel} for w in res["window_rows"]])
+                if res["status"] == "error":  # the traceback is on disk before the row that points to it
+                    summary.log = log_traceback(summary.log, f"internal error on {rec.path}",
+                                                res.get("traceback", ""))
+                where = manifest_path
+                manifest.write([row])  # the commit point
+            except OSError as e:
+                # undo this video's half-done commit now, so the folder holds whole videos only even before
+                # a rerun's recover() (each writer already cut back its own failed write)
+                windows_log.truncate(mark)
+                if appended is not None:
+                    _cut_back(*appended)
+                if is_disk_full(e):
+                    raise disk_full(where, summary.ok + summary.failed) from None
+                raise
             tmp.unlink(missing_ok=True)
             if res["status"] == "ok":
                 summary.ok += 1
