@@ -129,7 +129,7 @@ def batch(args: argparse.Namespace) -> None:
           f"(sum {decode_alone + score_alone:.1f} s; perfect overlap would take the larger)")
     print(f"  last overlapped run: main process waited {st.wait_s:.1f} s for windows (first video, worker "
           f"start-up included: {st.per_video[0][0]:.1f} s); workers cut windows for {st.decode_s:.1f} s; "
-          f"{st.respawns} respawns")
+          f"{st.respawns} respawns; {st.in_process} video(s) cut in the main process while the workers started")
 
 
 def main() -> None:

@@ -50,9 +50,11 @@ class BatchStats:
     """Where a run's time went (filled in by ``iter_verdicts`` when passed one): ``wait_s`` the main process
     spent blocked waiting for windows from a worker, ``decode_s`` the workers spent cutting windows (summed
     over workers, each video from its first frame to its last window), ``respawns`` workers started again
-    after one died, ``per_video`` one ``(wait_s, decode_s)`` per video that went through a worker."""
+    after one died, ``in_process`` videos the main process cut itself because no worker had started yet,
+    ``per_video`` one ``(wait_s, decode_s)`` per video (zeros for those)."""
 
     videos: int = 0
+    in_process: int = 0
     wait_s: float = 0.0
     decode_s: float = 0.0
     respawns: int = 0
@@ -240,21 +242,52 @@ class _Worker:
                     except (EOFError, OSError):
                         msg = None  # died, perhaps half-way through a message
                     if msg is not None:
-                        if msg[0] == "ready":
-                            self.ready = True
-                            continue
-                        if msg[0] == "fatal":
-                            err = RuntimeError(f"a batch worker could not start: {_one_line(msg[1])}")
-                            err.__cause__ = _RemoteTraceback(msg[2])
-                            raise _Fatal(err)
-                        return msg
+                        if not self._started(msg):
+                            return msg
+                        continue
                 self.proc.join(timeout=5)  # data would have been read first: it is gone
-                if not self.ready:
-                    raise _Fatal(RuntimeError(f"a batch worker died while starting ({_exit_text(self.proc.exitcode)})"))
+                self._check_died_starting()
                 raise WorkerDied(_exit_text(self.proc.exitcode))
         finally:
             if stats is not None:
                 stats.wait_s += time.perf_counter() - t
+
+    def _started(self, msg: tuple) -> bool:
+        """Takes a start-up message (True): ``ready``, or ``fatal`` (raises ``_Fatal``)."""
+        if msg[0] == "ready":
+            self.ready = True
+            return True
+        if msg[0] == "fatal":
+            err = RuntimeError(f"a batch worker could not start: {_one_line(msg[1])}")
+            err.__cause__ = _RemoteTraceback(msg[2])
+            raise _Fatal(err)
+        return False
+
+    def _check_died_starting(self) -> None:
+        if not self.ready:
+            raise _Fatal(RuntimeError(f"a batch worker died while starting ({_exit_text(self.proc.exitcode)})"))
+
+    def poll_ready(self) -> bool:
+        """Whether the worker has started (its ``FaceDetector`` made), without waiting."""
+        if not self.ready:
+            try:
+                while not self.ready and self.results.poll(0):
+                    self._started(self.results.recv())  # nothing but start-up messages before "ready"
+            except (EOFError, OSError):
+                self.proc.join(timeout=5)
+                self._check_died_starting()
+            if not self.ready and not self.proc.is_alive():
+                self._check_died_starting()
+        return self.ready
+
+    def wait_ready(self) -> None:
+        """Blocks until the worker has started."""
+        from multiprocessing.connection import wait
+
+        while not self.poll_ready():
+            wait([self.results, self.proc.sentinel], timeout=1.0)
+            if time.monotonic() - self.started > START_TIMEOUT_S:
+                raise RuntimeError(f"a batch worker did not start within {START_TIMEOUT_S:g} s")
 
     def stop(self, now: bool) -> None:
         """Ends the worker: asks it to finish (``now`` False) or terminates it (Ctrl-C, an early stop)."""
@@ -294,7 +327,8 @@ def _copy_summary(dst: VideoSummary, src: VideoSummary) -> None:
 
 
 def iter_verdicts(det: Detector, paths: Iterable[str | Path], workers: int | None = None, depth: int = 4,
-                  stats: BatchStats | None = None, _kill_in: str | None = None) -> Iterator[Verdict]:
+                  stats: BatchStats | None = None, main_decodes: bool = True,
+                  _kill_in: str | None = None) -> Iterator[Verdict]:
     """Yields ``det``'s verdict on each of ``paths``, in order, decoding in ``workers`` processes.
 
     Args:
@@ -304,6 +338,8 @@ def iter_verdicts(det: Detector, paths: Iterable[str | Path], workers: int | Non
             there are videos); 0 = everything in this process, one video after another (``predict_video``).
         depth: chunks of ``det.batch_size`` windows a worker may hold cut and unsent (bounds its memory).
         stats: filled in with where the time went (``BatchStats``).
+        main_decodes: while no worker has started (the first second or two of a run, or after one died),
+            this process cuts the next video's windows itself instead of waiting; False: it waits.
         _kill_in: test hook: a worker kills itself (SIGKILL) after the first window of a video whose path ends
             with this, as the out-of-memory killer would.
 
@@ -319,10 +355,10 @@ def iter_verdicts(det: Detector, paths: Iterable[str | Path], workers: int | Non
             stats.videos += 1
             yield det.predict_video(p)
         return
-    yield from _overlapped(det, paths, min(workers, len(paths)), depth, stats, _kill_in)
+    yield from _overlapped(det, paths, min(workers, len(paths)), depth, stats, main_decodes, _kill_in)
 
 
-def _overlapped(det: Detector, paths: list[str], n: int, depth: int, stats: BatchStats,
+def _overlapped(det: Detector, paths: list[str], n: int, depth: int, stats: BatchStats, main_decodes: bool,
                 kill_in: str | None) -> Iterator[Verdict]:
     import multiprocessing as mp
 
@@ -341,23 +377,47 @@ def _overlapped(det: Detector, paths: list[str], n: int, depth: int, stats: Batc
     try:
         slots = [spawn() for _ in range(n)]
         owner: dict[int, int] = {}  # video index -> slot
-        next_up = 0
+        pending = list(range(len(paths)))  # not handed out yet, in order
 
         def hand_out() -> None:
-            # round robin, each worker QUEUED_PER_WORKER videos ahead; a video is taken off its worker's
-            # queue once the main process has read all of it
-            nonlocal next_up
-            while next_up < len(paths):
-                s = next_up % n
-                if len(slots[s].queued) >= QUEUED_PER_WORKER:
+            # in order, to the started worker with the fewest queued, each QUEUED_PER_WORKER videos ahead; a
+            # video leaves its worker's queue once the main process has read all of it
+            while pending:
+                ready = [k for k, w in enumerate(slots) if w.poll_ready() and len(w.queued) < QUEUED_PER_WORKER]
+                if not ready:
                     return
-                slots[s].give(next_up, paths[next_up])
-                owner[next_up] = s
-                next_up += 1
+                k = min(ready, key=lambda k: len(slots[k].queued))
+                i = pending.pop(0)
+                slots[k].give(i, paths[i])
+                owner[i] = k
+
+        def end_if_last(i: int) -> bool:
+            # all read: end the workers before the last verdict, which a caller (zip with a progress bar,
+            # say) may never ask past
+            if i < len(paths) - 1:
+                return False
+            for slot in slots:
+                slot.stop(now=False)
+            slots.clear()
+            return True
 
         for i, path in enumerate(paths):
             hand_out()
             t_turn = time.time()
+            if i not in owner and main_decodes:
+                # no worker has started (start-up, or a respawn): this process cuts the video's windows
+                # itself rather than wait, which is what running serially would have done
+                pending.remove(i)
+                stats.videos += 1
+                stats.in_process += 1
+                stats.per_video.append((0.0, 0.0))
+                v = det.predict_video(path)
+                finished = end_if_last(i)
+                yield v
+                continue
+            while i not in owner:  # main_decodes=False: wait for a worker to start
+                slots[min(range(n), key=lambda k: slots[k].ready)].wait_ready()
+                hand_out()
             s = owner[i]
             summary = VideoSummary()
             state: dict[str, Any] = {"decode_s": 0.0, "wait_s": stats.wait_s}
@@ -405,16 +465,19 @@ def _overlapped(det: Detector, paths: list[str], n: int, depth: int, stats: Batc
                 slot.queued.popleft()
             if state.get("died"):
                 stats.respawns += 1
-                rest = list(slot.queued)  # queued behind the culprit: not its fault, given to the new worker
+                # queued behind the culprit: not their fault; handed out again (this process takes them while
+                # the new worker starts)
+                for idx, _ in slot.queued:
+                    del owner[idx]
+                    pending.append(idx)
+                pending.sort()
                 slot.stop(now=True)
                 slots[s] = spawn()
-                for idx, p in rest:
-                    slots[s].give(idx, p)
             stats.videos += 1
             stats.decode_s += state["decode_s"]
             stats.per_video.append((stats.wait_s - state["wait_s"], state["decode_s"]))
+            finished = end_if_last(i)
             yield v
-        finished = True
     finally:
         for slot in slots:
             slot.stop(now=not finished)

@@ -90,6 +90,8 @@ def test_overlapped_verdicts_equal_serial_in_input_order(det, clips, serial):
     for v in got:
         assert_same(v, serial[v.path])
     assert stats.videos == len(clips) and stats.respawns == 0 and stats.decode_s > 0
+    # the first video is cut here while the workers start (they take a second or more); the rest by them
+    assert 1 <= stats.in_process < len(clips)
     # seconds: the run's wall time spent on each video (waiting for its windows, scoring them): they add up
     # to the run's (worker start-up in the first video's), where per-video decode times would add up to more
     assert all(v.seconds >= 0 for v in got)
@@ -98,15 +100,17 @@ def test_overlapped_verdicts_equal_serial_in_input_order(det, clips, serial):
 
 
 def test_a_killed_worker_fails_its_video_and_the_run_goes_on(det, clips, serial):
-    """One worker, so that the videos queued behind the dead one's go to the worker started in its place."""
+    """One worker, so that the videos queued behind the dead one's go to the worker started in its place;
+    every video through a worker (main_decodes=False), so that the victim is decoded in one."""
     names = ["bench0", "long", "bench1", "bench2", "corrupt", "bench3"]
     stats = BatchStats()
-    got = list(iter_verdicts(det, [clips[n] for n in names], workers=1, stats=stats, _kill_in="long.mp4"))
+    got = list(iter_verdicts(det, [clips[n] for n in names], workers=1, stats=stats, main_decodes=False,
+                             _kill_in="long.mp4"))
     by = dict(zip(names, got))
     dead = by.pop("long")
     assert dead.status == "failed"
     assert "worker process decoding this file died" in dead.reason and "SIGKILL" in dead.reason
-    assert stats.respawns == 1
+    assert stats.respawns == 1 and stats.in_process == 0
     for v in by.values():
         assert_same(v, serial[v.path])
     assert not workers_alive()
