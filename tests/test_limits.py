@@ -6,6 +6,7 @@ The bombs come from ``bench/bombs.py`` (which also prints time and peak RSS for 
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -17,8 +18,18 @@ from dfdetect.config import get_config, load_config
 from dfdetect.media import Limits, MediaError, MediaReader
 from dfdetect.windows import VideoSummary, extract_windows
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-import bombs  # noqa: E402
+
+def _load_bombs():
+    # by path, not through sys.path: bench/ also holds modules named predict and preprocess
+    spec = importlib.util.spec_from_file_location(
+        "dfdetect_bench_bombs", Path(__file__).resolve().parent.parent / "bench" / "bombs.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bombs = _load_bombs()
 
 
 @pytest.fixture(scope="module")

@@ -261,3 +261,27 @@ def test_truncated_note_reaches_the_reason_of_an_ok_verdict(tmp_path, detector):
     summary = VideoSummary()
     list(extract_windows(str(cut), get_config("smoke"), detector, summary))
     assert summary.warnings[0] == reader.truncated
+
+
+def test_truncated_note_reaches_the_verdict_json_and_csv(tmp_path, smoke_export):
+    """End to end: a talking-face clip cut short is scored (``ok``), and its verdict's reason, which the JSON,
+    the CSV row and the web page show, says how much was decoded of how much."""
+    import cv2
+
+    from dfdetect.predict import Detector, verdict_row
+    from dfdetect.sample_media import face_photo
+
+    face = cv2.resize(face_photo("astronaut")[20:260, 140:380], (96, 96), interpolation=cv2.INTER_AREA)
+    path = tmp_path / "talk.mkv"
+    write_video(path, [np.roll(face, i % 4, axis=1) for i in range(120)], fps=12, audio=_wave(10.0, 16000))
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(path.read_bytes()[: int(path.stat().st_size * 0.5)])
+    with Detector(smoke_export) as det:
+        v = det.predict_video(cut)
+    assert v.status == "ok" and v.windows > 0, v.reason
+    import re
+
+    note = next(n for n in v.reason.split("; ") if n.startswith("truncated: decoded "))
+    decoded, expected = map(float, re.fullmatch(r"truncated: decoded (\d+\.\d) s of (\d+\.\d) s", note).groups())
+    assert 3.0 < decoded < 7.0 and expected == pytest.approx(10.0, abs=0.2)
+    assert note in v.to_dict()["reason"] and note in verdict_row(v)["reason"]
