@@ -36,9 +36,10 @@ from dfdetect.quiet import native_logs_filtered, quiet_env
 quiet_env()
 
 
-# MediaPipe's drawing helpers, imported by ``mediapipe.tasks.python.vision`` itself: they import
-# matplotlib.pyplot (0.5 s) and are never drawn with here
-_DRAWING = ("mediapipe.tasks.python.vision.drawing_utils", "mediapipe.tasks.python.vision.drawing_styles")
+# Modules MediaPipe Tasks imports on its own and face detection never uses: the drawing helpers (they import
+# matplotlib.pyplot, 0.5 s) and the microphone recorder of the audio tasks (sounddevice and PortAudio, 0.1 s)
+_DRAWING = ("mediapipe.tasks.python.vision.drawing_utils", "mediapipe.tasks.python.vision.drawing_styles",
+            "mediapipe.tasks.python.audio.core.audio_record")
 
 
 class _LazyDrawing(importlib.abc.MetaPathFinder):
@@ -61,7 +62,7 @@ def _import_mediapipe_lightly() -> None:
     (``mediapipe.tasks.python.core.optional_dependencies``: ``from tensorflow.tools.docs import doc_controls``),
     and falls back on a no-op when TensorFlow is not installed: this installs that very fallback unless
     TensorFlow is already loaded (then the real one costs nothing). Nothing of TensorFlow is stood in for.
-    Its drawing helpers load lazily (``_LazyDrawing``)."""
+    Its drawing helpers and audio recorder load lazily (``_LazyDrawing``)."""
     if "mediapipe.tasks.python.vision" in sys.modules:
         return
     name = "mediapipe.tasks.python.core.optional_dependencies"
