@@ -1,11 +1,12 @@
 """Training: ``dfdetect train --data DIR --config NAME --out RUN`` and ``python train.py``.
 
 Masked binary cross-entropy per head (a head whose label is unknown for a window gets zero weight; the
-frame-level heads per time step, heavier near segment boundaries), AUC
-metrics, the best epoch by validation AUC (the mean of the ``fake`` head's and the frame-level ``frame_fake``
-head's) kept as ``RUN/best.keras``, crash-safe resumption (``ResumableRun``: a run killed at any moment
-resumes at its first unfinished epoch with its best score, early-stopping patience and history), early stopping, TensorBoard and CSV logs, optional mixed precision, and a
-``tf.distribute`` strategy (one device, mirrored GPUs, or several machines through ``TF_CONFIG``).
+frame-level heads per time step, heavier near segment boundaries), AUC metrics, the best epoch by validation
+AUC (the mean of the ``fake`` head's and the frame-level ``frame_fake`` head's) kept as ``RUN/best.keras``,
+crash-safe resumption (``ResumableRun``: a run killed at any moment resumes at its first unfinished epoch with
+its best score, early-stopping patience and history), early stopping, TensorBoard and CSV logs, optional mixed
+precision, and a ``tf.distribute`` strategy (one device, mirrored GPUs, or several machines through
+``TF_CONFIG``).
 
 A run folder holds ``config.yaml``, ``history.csv``, ``best.keras``, ``final.keras``, ``summary.json`` and
 ``logs/`` (TensorBoard).
