@@ -62,14 +62,12 @@ class Limits:
                    else 0)
 
 
-NO_LIMITS = Limits(0, 0.0, 0, 0, 0, 0)
-
 # Decoded frames the video decoder may hold at once (frame threads, reference frames), in bytes: above it, fewer
 # decoder threads. H.264/HEVC output is bit-exact whatever the thread count, so windows do not change. Measured
 # on 40 frames of 7680x4320 H.264: 16 frame threads (FFmpeg's choice on 16 cores) peak at 1581 MB, 3 at 366 MB.
 _DECODER_BUDGET = 640 * 2**20
-# Audio decoded before the first video frame is held until that frame's time is known; past this much, the
-# oldest is dropped (a file whose video starts that late, or never, would otherwise fill memory).
+# Audio decoded before the first video frame is held until that frame's time is known; past this much the file
+# is refused (one whose video starts that late, or never, would otherwise fill memory).
 _MAX_PENDING_AUDIO_S = 120.0
 
 
@@ -325,9 +323,11 @@ def _seconds(value, time_base) -> float:
 
 
 class MediaReader:
-    """Iterable over ``VideoSample`` and ``AudioChunk`` items; see ``decode``. After iteration,
-    ``error`` holds a mid-stream decoding error (or ``None``), ``video_end``/``audio_end`` the times
-    reached, and ``info`` the probe."""
+    """Iterable over ``VideoSample`` and ``AudioChunk`` items; see ``decode``. ``limits`` (default
+    ``Limits()``) are checked on the headers before decoding; a file beyond them raises ``MediaError``. After
+    iteration, ``error`` holds a mid-stream decoding error (or ``None``), ``video_end``/``audio_end`` the
+    times reached, ``stopped_at`` why decoding stopped early at a limit, ``truncated`` a note when the file
+    was cut short, and ``notes()`` all of these as one-line notes for a verdict."""
 
     def __init__(self, path: str | os.PathLike, fps: float = 15.0, sample_rate: int = 16000,
                  max_side: int = 1280, audio: bool = True, max_seconds: float = 0.0,
