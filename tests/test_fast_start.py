@@ -145,3 +145,31 @@ def test_the_light_modules_agree_with_the_model_and_evaluate():
     assert (model.HEADS, model.FRAME_HEADS) == (HEADS, FRAME_HEADS)
     assert evaluate.confident_mean is metrics.confident_mean and evaluate.modality_tracks is metrics.modality_tracks
     assert metrics.confident_mean([0.9, 0.95, 0.1, 0.5]) == pytest.approx(0.925)  # 2 > 0.11 * 4 confident fakes
+
+
+def test_a_keypoint_model_converts_with_its_mouth_input(tmp_path):
+    # a model whose mouth crop follows the mouth track takes a fourth input: the .tflite must take it too, and
+    # answer what the Keras model answers (an untrained model: conversion and parity, not learning)
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    from dfdetect.config import get_config
+    from dfdetect.export import tflite_model
+    from dfdetect.familiarity import probe_inputs, with_embedding
+    from dfdetect.heads import model_inputs
+    from dfdetect.model import build_model
+
+    cfg = get_config("smoke").override(model={"mouth_crop": "keypoints"})
+    keras.utils.set_random_seed(7)
+    model = with_embedding(build_model(cfg))
+    assert "mouth" in model.input
+    (tmp_path / TFLITE).write_bytes(tflite_model(model, cfg))
+    runner = Interpreter(model_path=str(tmp_path / TFLITE)).get_signature_runner("serving_default")
+    assert set(runner.get_input_details()) == {"frames", "audio", "mask", "mouth"}
+    x = probe_inputs(cfg, n=2)
+    x["mouth"][1] = np.linspace(0.3, 0.7, 2 * cfg.frames_per_window, dtype=np.float32).reshape(-1, 2)  # it moves
+    want = model.predict_on_batch(model_inputs(tuple(model.input), **x))
+    for i in range(2):
+        got = runner(**{k: v[i:i + 1] for k, v in x.items()})
+        for k in ("fake", "frame_fake", "embedding"):
+            np.testing.assert_allclose(got[k].reshape(-1), np.asarray(want[k][i]).reshape(-1), atol=1e-4, err_msg=k)
