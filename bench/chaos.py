@@ -60,6 +60,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 CONFIG = "smoke"
 VOLATILE_MANIFEST = ("seconds", "shard", "offset", "length")  # timing and placement, not content
 VOLATILE_WINDOWS = ("shard",)
+ATTEMPTS = 3  # kill moments drawn per trial until one lands before the run ends
 
 
 # --- commands --------------------------------------------------------------------------------------------
@@ -346,9 +347,13 @@ def preprocess_trials(raw: Path, work: Path, trials: int, workers: int, rng: ran
     failures = 0
     for i in range(trials):
         out, log = work / f"pp-{i}", work / f"pp-{i}.log"
-        k, delay = kill_moment(times, rng)
         cmd = preprocess_cmd(raw, out, workers)
-        killed, at = run_and_kill(cmd, log, lambda out=out: len(_rows(out / "manifest.csv")), k, delay)
+        for _ in range(ATTEMPTS):  # a trial is a kill: a moment the run outlived (a faster run) is drawn again
+            shutil.rmtree(out, ignore_errors=True)
+            k, delay = kill_moment(times, rng)
+            killed, at = run_and_kill(cmd, log, lambda out=out: len(_rows(out / "manifest.csv")), k, delay)
+            if killed:
+                break
         found = kill_state(out) if killed else "finished before the kill"
         rerun, _ = run_to_end(cmd, log)
         diffs = [] if rerun == code else [f"rerun exit {rerun}, reference {code}"]
@@ -377,9 +382,13 @@ def train_trials(data: Path, work: Path, trials: int, epochs: int, sets: list[st
     failures = 0
     for i in range(trials):
         run, log = work / f"train-{i}", work / f"train-{i}.log"
-        k, delay = kill_moment(times, rng)
         cmd = train_cmd(data, run, epochs, sets)
-        killed, at = run_and_kill(cmd, log, lambda run=run: len(committed_training(run)["history"]), k, delay)
+        for _ in range(ATTEMPTS):
+            shutil.rmtree(run, ignore_errors=True)
+            k, delay = kill_moment(times, rng)
+            killed, at = run_and_kill(cmd, log, lambda run=run: len(committed_training(run)["history"]), k, delay)
+            if killed:
+                break
         committed = committed_training(run)
         found = f"{len(committed['history'])} epoch(s) committed" if killed else "finished before the kill"
         if killed and (run / "best.keras").exists():
@@ -412,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=3, help="train.steps_per_epoch")
     ap.add_argument("--patience", type=int, default=2, help="train.patience (early stopping)")
     ap.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one, removed)")
+    ap.add_argument("--data", type=Path, default=None, help="train on this preprocessed folder (skips building "
+                    "the benchmark and the preprocess trials)")
     args = ap.parse_args(argv)
 
     work = args.work or Path(tempfile.mkdtemp(prefix="dfdetect-chaos-"))
@@ -420,8 +431,11 @@ def main(argv: list[str] | None = None) -> int:
     table: list[list[str]] = []
     t0 = time.time()
     try:
-        raw = build_data(work, args.n, args.data_seed)
-        data, pp_fail = preprocess_trials(raw, work, args.trials_preprocess, args.workers, rng, table)
+        if args.data is None:
+            raw = build_data(work, args.n, args.data_seed)
+            data, pp_fail = preprocess_trials(raw, work, args.trials_preprocess, args.workers, rng, table)
+        else:
+            data, pp_fail, args.trials_preprocess = args.data, 0, 0
         sets = [f"train.steps_per_epoch={args.steps}", f"train.patience={args.patience}"]
         tr_fail = train_trials(data, work, args.trials_train, args.epochs, sets, args.patience, rng, table)
     finally:

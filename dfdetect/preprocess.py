@@ -80,7 +80,7 @@ def is_disk_full(e: BaseException) -> bool:
 
 def disk_full(what: str | Path, done: int | None = None) -> DiskFull:
     """The one-line error a full disk stops a run with."""
-    kept = f" ({done} videos committed, whole)" if done is not None else ""
+    kept = f" (videos committed: {done}, each whole)" if done is not None else ""
     return DiskFull(errno.ENOSPC, f"disk full while writing {what}{kept}: free space and run the same command "
                                   "again to resume")
 

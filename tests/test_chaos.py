@@ -288,7 +288,7 @@ def test_a_full_disk_at_the_commit_cuts_back_the_partial_rows(clips, tmp_path, m
         real(fd, data)
 
     monkeypatch.setattr(pp, "_write_all", half_then_full)
-    with pytest.raises(pp.DiskFull, match=r"^disk full while writing .*manifest\.csv \(1 videos committed"):
+    with pytest.raises(pp.DiskFull, match=r"^disk full while writing .*manifest\.csv \(videos committed: 1, each whole\): free"):
         pp.preprocess([src], out, config=CFG, workers=1, progress=False)
     left = chaos.snapshot_preprocess(out)
     assert left["problems"] == [] and len(left["manifest"]) == 1
