@@ -214,6 +214,10 @@ def _card_md(card: dict) -> str:
     else:
         lines.append("- familiarity: none (this export has no familiarity statistics; predict reports "
                      "in_distribution null)")
+    lite = card.get("tflite")
+    lines.append(f"- {lite['file']}: the LiteRT copy `dfdetect predict` scores with (builtin ops, batch {lite['batch']}; "
+                 f"converted from model.keras sha256 {lite['keras_sha256'][:12]}...)" if lite else
+                 f"- no {TFLITE}: predict loads model.keras with TensorFlow (a slower start)")
     if m:
         lines.append("- test metrics: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()
                                                       if isinstance(v, (int, float))))
