@@ -6,14 +6,14 @@ Prints the seconds `Detector.predict_video` takes with the model already loaded 
 and the wall time of the whole `dfdetect predict` command from a cold start (Python, TensorFlow, MediaPipe and
 the model loaded from scratch).
 
-    python bench/predict.py --batch [N] [--model DIR] [--workers W] [--repeats R] [--clips DIR]
+    python bench/predict.py --batch [N] [--model DIR] [--workers W[,W...]] [--repeats R] [--clips DIR]
 
 Batch throughput (issue #16): N clips of the built-in benchmark (`synthesize(n=N, seed=0)`, default 50; or the
 videos under --clips), the model loaded once, scored serially (`iter_verdicts(workers=0)`: decode, track, score,
 one video after another) and overlapped (`iter_verdicts(workers=W)`, default `dfdetect.batch.DEFAULT_WORKERS`:
-worker processes decode and track while this one scores), R times each, interleaved. Prints videos/s for each
-(worker start-up included), their ratio (target >= 1.5 on 2 cores), whether both gave the same verdicts (scores
-within 1e-6), and a profile: the seconds decoding + face tracking alone and scoring alone take in this process,
+worker processes decode and track while this one scores; `--workers 1,2` compares several), R times each,
+interleaved. Prints videos/s for each (worker start-up included), each one's ratio to serial (target >= 1.5 on
+2 cores), whether they gave the same verdicts (scores within 1e-6), and a profile: the seconds decoding + face tracking alone and scoring alone take in this process,
 the CPU time of each run, and how long the main process waited for windows. Figures from the built-in benchmark
 are a pipeline check, never a claim about real-world deepfakes.
 """
@@ -71,7 +71,8 @@ def batch(args: argparse.Namespace) -> None:
     from dfdetect.synth import synthesize
     from dfdetect.windows import VideoSummary, extract_windows
 
-    workers = DEFAULT_WORKERS if args.workers is None else args.workers
+    counts = [DEFAULT_WORKERS] if args.workers is None else [int(w) for w in args.workers.split(",")]
+    modes = {"serial": 0, **{f"{w} worker{'s' * (w > 1)}": w for w in counts}}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.clips) if args.clips else Path(tmp) / "clips"
         if not args.clips:
@@ -81,19 +82,17 @@ def batch(args: argparse.Namespace) -> None:
         clips = sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)[: args.batch]
         with Detector(args.model) as det:
             det.predict_video(clips[0])  # warm-up: graph tracing, detector start
-            runs: dict[str, list[float]] = {"serial": [], "overlapped": []}
-            cpu: dict[str, list[float]] = {"serial": [], "overlapped": []}
+            runs: dict[str, list[float]] = {k: [] for k in modes}
+            cpu: dict[str, list[float]] = {k: [] for k in modes}
             verdicts: dict[str, list] = {}
-            stats: list[BatchStats] = []
+            stats: dict[str, BatchStats] = {}
             for _ in range(args.repeats):  # interleaved: the cores are shared, load drifts
-                for name, w in (("serial", 0), ("overlapped", workers)):
-                    st = BatchStats()
+                for name, w in modes.items():
+                    st = stats[name] = BatchStats()
                     c, t = cpu_seconds(), time.perf_counter()
                     verdicts[name] = list(iter_verdicts(det, clips, workers=w, stats=st))
                     runs[name].append(time.perf_counter() - t)
                     cpu[name].append(cpu_seconds() - c)
-                    if w:
-                        stats.append(st)
             # profile: each stage alone in this process, over the same clips
             cfg = det.scan_config()
             t = time.perf_counter()
@@ -112,25 +111,27 @@ def batch(args: argparse.Namespace) -> None:
             model_dir = det.model_dir
     n = len(clips)
     med = {k: statistics.median(v) for k, v in runs.items()}
-    ratio = med["serial"] / med["overlapped"]
-    diffs = same_verdicts(verdicts["serial"], verdicts["overlapped"])
-    st = stats[-1]
     print(f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} (shared); model {model_dir}")
     print(f"{n} benchmark clips (a pipeline check, not a claim about real-world deepfakes), "
           f"{sum(v.windows for v in verdicts['serial'])} windows; median of {args.repeats} interleaved run(s)")
     for k in runs:
+        pairs = [a / b for a, b in zip(runs["serial"], runs[k])]  # each run against the serial run beside it
+        ratio = "" if k == "serial" else (f"  ratio {med['serial'] / med[k]:.2f}x (run by run "
+                                          f"{', '.join(f'{r:.2f}' for r in pairs)}; target >= 1.5)")
         print(f"  {k:10s} {n / med[k]:6.2f} videos/s  ({med[k]:.1f} s; runs "
-              f"{', '.join(f'{x:.1f}' for x in runs[k])} s; CPU {statistics.median(cpu[k]):.1f} s)")
-    print(f"  ratio      {ratio:6.2f}x with {workers} worker(s)   (target >= 1.5)")
-    print(f"  verdicts:  {'the same (scores within 1e-6)' if not diffs else f'{len(diffs)} DIFFER'}")
-    for d in diffs[:10]:
-        print(f"    {d}")
+              f"{', '.join(f'{x:.1f}' for x in runs[k])} s; CPU {statistics.median(cpu[k]):.1f} s){ratio}")
+    for k in list(modes)[1:]:
+        diffs = same_verdicts(verdicts["serial"], verdicts[k])
+        print(f"  verdicts, serial vs {k}: {'the same (scores within 1e-6)' if not diffs else f'{len(diffs)} DIFFER'}")
+        for d in diffs[:10]:
+            print(f"    {d}")
     print(f"profile: decoding + face tracking alone {decode_alone:.1f} s, scoring alone {score_alone:.1f} s "
           f"(sum {decode_alone + score_alone:.1f} s; perfect overlap would take the larger)")
-    print(f"  last overlapped run: main process waited {st.wait_s:.1f} s for windows (first video, worker "
-          f"start-up included: {st.per_video[0][0]:.1f} s); workers cut windows for {st.decode_s:.1f} s; "
-          f"{st.respawns} respawns; {st.in_process} video(s) cut in the main process while the workers started")
-
+    for k in list(modes)[1:]:
+        st = stats[k]
+        print(f"  last run with {k}: the main process waited {st.wait_s:.1f} s for windows; workers cut "
+              f"windows for {st.decode_s:.1f} s; {st.in_process} video(s) cut in the main process while the "
+              f"workers started; {st.respawns} respawns")
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -138,7 +139,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--batch", type=int, nargs="?", const=50, metavar="N",
                     help="batch throughput on N benchmark clips (default 50): serial against overlapped")
-    ap.add_argument("--workers", type=int, help="--batch: decoding worker processes (default: dfdetect's)")
+    ap.add_argument("--workers", help="--batch: decoding worker processes, or several to compare (1,2); "
+                                      "default: dfdetect.batch.DEFAULT_WORKERS")
     ap.add_argument("--repeats", type=int, default=1, help="--batch: interleaved runs of each (median shown)")
     ap.add_argument("--clips", help="--batch: score the videos under this folder instead of generating them")
     args = ap.parse_args()

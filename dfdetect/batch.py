@@ -5,11 +5,12 @@
 ``FaceDetector`` of its own, made once) runs ``extract_windows`` on its next video and sends the windows back
 in chunks of ``det.batch_size`` (numpy arrays through a pipe), while the main process scores the windows of
 the video before it (``Detector.predict_windows``). A worker holds at most ``depth`` chunks it has cut and not
-yet sent, so memory stays bounded however long a video is.
+yet sent, so memory stays bounded however long a video is. While no worker has started yet (a second or more:
+imports, the face detector) the main process cuts the first videos itself rather than wait.
 
 The contract is predict's: a bad file is ``failed`` with the decoder's one-line reason; a worker that dies
 (a segfault in a native library, the out-of-memory killer) makes its current video ``failed`` with a reason
-that says so, and a fresh worker takes over the videos that were queued behind it; a bug is ``error``
+that says so, and a new worker is started for the videos that were queued behind it; a bug is ``error``
 (``internal error: Type: message``; the traceback names the worker's frames). Ctrl-C stops the run and its
 workers (they ignore SIGINT themselves: the main process ends them, so no worker prints a traceback).
 
@@ -37,9 +38,9 @@ if TYPE_CHECKING:
     from dfdetect.predict import Detector, Verdict
     from dfdetect.windows import VideoSummary
 
-# One worker beside the main process: on 2 cores it measured faster than two (bench/predict.py --batch; the
-# main process's model calls need a core of their own, and extract_windows already runs decoding in a thread
-# beside face tracking).
+# One worker beside the main process. On 2 shared cores (bench/predict.py --batch --workers 1,2, 50 clips, load
+# ~9) two workers were no faster (median 10.6 s against 10.2 s) and used 12% more CPU: the main process's model
+# calls need a core of their own, and extract_windows already decodes in a thread beside face tracking.
 DEFAULT_WORKERS = 1
 QUEUED_PER_WORKER = 2  # videos handed to a worker ahead of time: it starts the next as soon as one is cut
 START_TIMEOUT_S = 120.0  # a worker that has not started (imports, FaceDetector) by then is broken
@@ -86,15 +87,78 @@ class _RemoteTraceback(Exception):
 # The worker process
 # ---------------------------------------------------------------------------------------------------------
 
+class _NativeLogFilter:
+    """fd 2 of a worker through a pipe whose lines reach the real stderr less native log lines
+    (``dfdetect.quiet.NATIVE_LINE``), for the worker's whole life. A worker imports no TensorFlow, so nothing
+    initialises absl's logging there and MediaPipe's warnings ignore ``GLOG_minloglevel`` ("Logging before
+    InitGoogle() is written to STDERR", then "Input tensor memory is not aligned ..." whenever a frame's buffer
+    happens to be misaligned: seen from a worker of ``dfdetect predict``). Our own lines and tracebacks pass.
+    Nothing is filtered with ``--verbose``."""
+
+    def __init__(self) -> None:
+        self.saved: int | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> _NativeLogFilter:
+        from dfdetect.quiet import NATIVE_LINE, verbose
+
+        if verbose():
+            return self
+        try:
+            saved = os.dup(2)
+        except OSError:
+            return self  # no fd 2 to filter
+        r, w = os.pipe()
+        os.dup2(w, 2)
+        os.close(w)
+        self.saved = saved
+        out = os.dup(saved)  # the pump's own copy: stop() closes ``saved``
+
+        def pump() -> None:
+            with os.fdopen(r, "rb") as src, os.fdopen(out, "wb", buffering=0) as dst:
+                for line in src:
+                    if not NATIVE_LINE.match(line.decode("utf-8", "replace")):
+                        dst.write(line)
+
+        self.thread = threading.Thread(target=pump, name="dfdetect-batch-stderr", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        """The real stderr back on fd 2, and every line written before this passed on."""
+        if self.saved is None:
+            return
+        import sys
+
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(self.saved, 2)  # closes the pipe's last write end: the pump reads to its end and stops
+        os.close(self.saved)
+        self.saved = None
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+
+
 def _worker_main(tasks, results, config: Config, chunk: int, depth: int, kill_in: str | None) -> None:
     """A worker's life: make its ``FaceDetector`` once, then cut the windows of each ``(index, path)`` that
     ``tasks`` brings, until ``None`` or the main process goes away. Messages on ``results``:
     ``("ready",)``, then per video ``("win", i, [Window, ...])`` chunks and one of ``("end", i, summary,
     seconds)``, ``("bad", i, summary, reason)``, ``("bug", i, summary, exception, traceback)``; or
     ``("fatal", exception, traceback)`` when the worker cannot start."""
-    import queue
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle (it ends us)
+    logs = _NativeLogFilter().start()
+    try:
+        _serve(tasks, results, config, chunk, depth, kill_in)
+    finally:
+        logs.stop()
+
+
+def _serve(tasks, results, config: Config, chunk: int, depth: int, kill_in: str | None) -> None:
+    import queue
+
     out: queue.Queue = queue.Queue(maxsize=max(1, depth))
     broken = threading.Event()
 

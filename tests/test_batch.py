@@ -145,3 +145,31 @@ def test_stopping_early_ends_the_workers(det, clips):
         assert next(it).status == "ok"
         assert len(workers_alive()) == 1
     assert not workers_alive()
+
+
+
+FILTER_PROBE = """
+import os, sys
+from dfdetect.batch import _NativeLogFilter
+f = _NativeLogFilter().start()
+os.write(2, b"WARNING: Logging before InitGoogle() is written to STDERR\\n")
+os.write(2, b"W0000 00:00:1796114289.585901   11851 inference_runner_litert.cc:1433] Input tensor memory\\n")
+print("ours", file=sys.stderr)
+f.stop()
+print("after", file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("verbose", ["", "1"])
+def test_a_workers_native_log_lines_stay_off_the_console(verbose):
+    """A worker imports no TensorFlow, so nothing initialises absl there and MediaPipe's warnings reach fd 2
+    whatever GLOG_minloglevel says (seen from a `dfdetect predict` worker: an alignment warning): its fd 2 is
+    filtered as dfdetect.quiet filters start-up, our own lines pass, and --verbose shows everything."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DFDETECT_VERBOSE": verbose}
+    err = subprocess.run([sys.executable, "-c", FILTER_PROBE], capture_output=True, text=True, env=env,
+                         timeout=60).stderr
+    assert "ours\n" in err and err.rstrip().endswith("after")
+    assert ("InitGoogle" in err and "Input tensor memory" in err) == bool(verbose), err
