@@ -37,9 +37,9 @@ quiet_env()
 
 
 # Modules MediaPipe Tasks imports on its own and face detection never uses: the drawing helpers (they import
-# matplotlib.pyplot, 0.5 s) and the microphone recorder of the audio tasks (sounddevice and PortAudio, 0.1 s)
-_DRAWING = ("mediapipe.tasks.python.vision.drawing_utils", "mediapipe.tasks.python.vision.drawing_styles",
-            "mediapipe.tasks.python.audio.core.audio_record")
+# matplotlib.pyplot, 0.5 s). (Its audio recorder's sounddevice import, 0.05-0.1 s, cannot be deferred: the audio
+# classifier reads ``audio_record.AudioRecord`` in an annotation as it is defined.)
+_DRAWING = ("mediapipe.tasks.python.vision.drawing_utils", "mediapipe.tasks.python.vision.drawing_styles")
 
 
 class _LazyDrawing(importlib.abc.MetaPathFinder):
@@ -62,7 +62,7 @@ def _import_mediapipe_lightly() -> None:
     (``mediapipe.tasks.python.core.optional_dependencies``: ``from tensorflow.tools.docs import doc_controls``),
     and falls back on a no-op when TensorFlow is not installed: this installs that very fallback unless
     TensorFlow is already loaded (then the real one costs nothing). Nothing of TensorFlow is stood in for.
-    Its drawing helpers and audio recorder load lazily (``_LazyDrawing``)."""
+    Its drawing helpers load lazily (``_LazyDrawing``)."""
     if "mediapipe.tasks.python.vision" in sys.modules:
         return
     name = "mediapipe.tasks.python.core.optional_dependencies"
