@@ -332,8 +332,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = export_model(args.model, args.out, which=args.which, report_dir=args.report, data_dir=args.data)
     card = json.loads((out / "model_card.json").read_text())
     fam = card.get("familiarity") or {}
+    tflite = f"\n  {out / 'model.tflite'} (what predict runs)" if (out / "model.tflite").exists() else ""
     print(f"exported: {out}\n  {out / 'saved_model'} (signature serving_default)\n  {out / 'model.keras'}"
-          f"\n  {out / 'model_card.json'}, {out / 'model_card.md'}")
+          f"{tflite}\n  {out / 'model_card.json'}, {out / 'model_card.md'}")
     print(f"  threshold {card['threshold']:.3f} ({card['threshold_source']}), temperature {card['temperature']:.3f}")
     if fam:
         rate = fam.get("test_abstention_rate")
@@ -683,7 +684,8 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="SavedModel + .keras + model card from a training run",
         description="Writes DIR/saved_model (signature serving_default: frames uint8, audio float32, mask "
                     "float32 -> fake, video_fake, audio_fake, av_mismatch, embedding, and per video frame of the "
-                    "window frame_fake, frame_video, frame_audio), DIR/model.keras, "
+                    "window frame_fake, frame_video, frame_audio), DIR/model.keras, DIR/model.tflite (the same "
+                    "network for LiteRT: what predict and serve run, without TensorFlow), "
                     "DIR/familiarity.npz (the training data's embedding statistics and the abstention threshold, "
                     "chosen to flag 5% of held-out in-distribution videos) and DIR/model_card.json/.md with "
                     "everything predict needs: threshold, temperature, training domain, abstention rate on "

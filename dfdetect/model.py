@@ -24,6 +24,7 @@ from keras import layers, ops
 
 from dfdetect.config import Config
 from dfdetect.errors import MissingInput, one_line
+from dfdetect.heads import FRAME_HEADS, HEADS, model_inputs  # noqa: F401  (defined without Keras, for predict)
 from dfdetect.layers import (
     AttentionPooling,
     FrameEncoder,
@@ -36,8 +37,6 @@ from dfdetect.layers import (
     SyncCorrelation,
 )
 
-HEADS = ("fake", "video_fake", "audio_fake", "av_mismatch")
-FRAME_HEADS = ("frame_fake", "frame_video", "frame_audio")  # rows of dfdetect.shards.FRAME_MODALITIES
 MOUTH_REGION = (0.55, 0.95, 0.2, 0.8)  # of the aligned face crop: (top, bottom, left, right)
 MOUTH_CROPS = ("fixed", "keypoints")
 
@@ -48,17 +47,6 @@ def input_names(config: Config) -> tuple[str, ...]:
     mc = config.model
     follows = mc.mouth_stream and mc.mouth_crop == "keypoints" and mc.modality in ("both", "video")
     return ("frames", "audio", "mask", "mouth") if follows else ("frames", "audio", "mask")
-
-
-def model_inputs(names, frames, audio, mask, mouth=None) -> dict:
-    """The input dict for a model taking ``names`` (``model.input`` keys or a signature's): a missing mouth
-    track is "unknown" (-1) in every step, which ``MouthCrop`` reads as the fixed region."""
-    import numpy as np
-
-    values = {"frames": frames, "audio": audio, "mask": mask}
-    if "mouth" in names:
-        values["mouth"] = mouth if mouth is not None else np.full((*np.shape(mask), 2), -1.0, np.float32)
-    return {k: values[k] for k in names}
 
 
 # How each ``keras.applications`` family wants its pixels (``imagenet_utils.preprocess_input``'s modes), by name
