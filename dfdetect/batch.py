@@ -38,9 +38,11 @@ if TYPE_CHECKING:
     from dfdetect.predict import Detector, Verdict
     from dfdetect.windows import VideoSummary
 
-# One worker beside the main process. On 2 shared cores (bench/predict.py --batch --workers 1,2, 50 clips, load
-# ~9) two workers were no faster (median 10.6 s against 10.2 s) and used 12% more CPU: the main process's model
-# calls need a core of their own, and extract_windows already decodes in a thread beside face tracking.
+# One worker beside the main process. On 2 shared cores (bench/predict.py --batch --workers 1,2, 50 clips, three
+# interleaved runs each, load 7-9) two workers were not reliably faster (medians 10.6 s vs 10.2 s in one
+# session, 11.4 s vs 12.5 s in the next) and took 9-12% more CPU and a second process's memory: the main
+# process's model calls need a core of their own, and extract_windows already decodes in a thread beside face
+# tracking.
 DEFAULT_WORKERS = 1
 QUEUED_PER_WORKER = 2  # videos handed to a worker ahead of time: it starts the next as soon as one is cut
 START_TIMEOUT_S = 120.0  # a worker that has not started (imports, FaceDetector) by then is broken
@@ -204,7 +206,6 @@ def _serve(tasks, results, config: Config, chunk: int, depth: int, kill_in: str 
 def _cut_one(index: int, path: str, config: Config, detector, chunk: int, out, broken: threading.Event,
              kill_in: str | None) -> None:
     """Cuts one video's windows into ``out`` (in chunks), then its summary or why it could not."""
-    from dfdetect.errors import one_line  # noqa: F401  (loaded before a video's clock starts)
     from dfdetect.media import MediaError
     from dfdetect.windows import VideoSummary, extract_windows
 
