@@ -391,7 +391,9 @@ def train_trials(data: Path, work: Path, trials: int, epochs: int, sets: list[st
                 break
         committed = committed_training(run)
         found = f"{len(committed['history'])} epoch(s) committed" if killed else "finished before the kill"
-        if killed and (run / "best.keras").exists():
+        if killed and (run / "summary.json").exists():
+            found = "after summary.json (finished, not yet exited)"
+        elif killed and (run / "best.keras").exists():
             found += ", best.keras"
         mark = log.stat().st_size
         rerun, _ = run_to_end(cmd, log)
