@@ -31,6 +31,7 @@ from dfdetect import __version__
 from dfdetect.config import Config, load_config
 from dfdetect.errors import MissingInput, UsageError
 from dfdetect.heads import FRAME_HEADS, HEADS
+from dfdetect.integrity import file_hashes
 
 CARD = "model_card.json"
 TFLITE = "model.tflite"
@@ -340,6 +341,8 @@ def export_model(run_dir: str | Path, out_dir: str | Path | None = None, which: 
     config.to_yaml(out / "config.yaml")
     card = _card(run, config, float(threshold), metrics, summary=summary, which=which, evaluation=evaluation,
                  domain=training_domain(data), familiarity=familiarity, tflite=tflite)
+    # last, once every other file is written: predict and serve check what they load against these
+    card["files"] = file_hashes(out)
     (out / CARD).write_text(json.dumps(card, indent=1))
     (out / "model_card.md").write_text(_card_md(card))
     return out

@@ -67,11 +67,13 @@ def file_hashes(model_dir: str | Path) -> dict[str, str]:
             if p.is_file() and p.relative_to(root).as_posix() not in UNHASHED}
 
 
-def verify_files(model_dir: str | Path, card: dict[str, Any], names: Iterable[str] | None = None) -> str:
+def verify_files(model_dir: str | Path, card: dict[str, Any], names: Iterable[str] | None = None,
+                 missing_ok: bool = False) -> str:
     """Checks the files a loader is about to read (``names``: relative paths, or folder prefixes such as
     ``saved_model/``; default every file the card lists) against the card's sha256. Returns ``""`` when all
     match, or a one-line notice when the card records no hashes (an older export); raises
-    ``ModelIntegrityError`` naming the file when one is missing or differs."""
+    ``ModelIntegrityError`` naming the file when one is missing or differs. ``missing_ok``: a named file that
+    is absent is left to the loader (which says what to do about it); a file that is there must match."""
     recorded = card.get("files")
     if not recorded:
         return NOT_VERIFIED
@@ -84,6 +86,8 @@ def verify_files(model_dir: str | Path, card: dict[str, Any], names: Iterable[st
             raise ModelIntegrityError(f"{path} is not listed in {root / 'model_card.json'}: the folder was "
                                       "changed after export; export the run again")
         if not path.is_file():
+            if missing_ok:
+                continue
             raise ModelIntegrityError(f"{path} is missing: the model card lists it (export the run again or "
                                       "restore the file)")
         got = sha256_file(path)

@@ -28,7 +28,9 @@ import numpy as np
 from dfdetect.config import load_config
 from dfdetect.errors import BadArgument, MissingInput, one_line
 from dfdetect.export import TFLITE, latest_export, read_card
+from dfdetect.familiarity import FILE as FAMILIARITY_FILE
 from dfdetect.heads import FRAME_HEADS, HEADS
+from dfdetect.integrity import PACKAGE_PREFIX, check_keras_file, verify_files
 from dfdetect.media import MediaError
 
 VERDICT_FIELDS = ["path", "status", "reason", "score", "label", "video_fake", "audio_fake", "av_mismatch",
@@ -135,12 +137,14 @@ class Detector:
                                    "`dfdetect train` then `dfdetect export --model RUN`, or pass --model DIR")
         self.model_dir = Path(model_dir)
         self.card = read_card(self.model_dir)
+        # the files read below are checked against the sha256 the card records (dfdetect.integrity)
+        notices = [verify_files(self.model_dir, self.card, ["config.yaml", FAMILIARITY_FILE], missing_ok=True)]
         self.config = load_config(self.model_dir / "config.yaml") if (self.model_dir / "config.yaml").exists() \
             else _config_from_card(self.card)
         self.threshold = float(self.card["threshold"] if threshold is None else threshold)
         self.temperature = float(self.card.get("temperature") or 1.0)
         self.abstain = abstain
-        notices = []
+        notices = [n for n in notices if n]
         if fmt is None:
             fmt, why = ("keras", "") if model_file is not None else self._default_format()
             if why:
@@ -152,6 +156,8 @@ class Detector:
         self.fmt = fmt
         self._model = None
         self._lock = threading.Lock()  # one LiteRT interpreter: one invocation at a time (serve has threads)
+        verify_files(self.model_dir, self.card, {"tflite": [TFLITE], "keras": [],  # (keras: _load_keras)
+                                                 "saved_model": ["saved_model/"]}[fmt], missing_ok=True)
         if fmt == "tflite":
             self.input_names, outputs = self._load_tflite(threads)
         elif fmt == "keras":
@@ -236,6 +242,10 @@ class Detector:
         path = Path(model_file) if model_file is not None else self.model_dir / "model.keras"
         if not path.is_file():
             raise MissingInput(f"{path} not found: export the run again with `dfdetect export --model RUN`")
+        if model_file is None:
+            verify_files(self.model_dir, self.card, ["model.keras"])
+        # nothing but Keras' classes and dfdetect's registered layers, checked before Keras reads the file
+        check_keras_file(path, [k for k in keras.saving.get_custom_objects() if k.startswith(PACKAGE_PREFIX)])
         return with_embedding(keras.saving.load_model(path, safe_mode=True, compile=False))
 
     @property
@@ -302,8 +312,11 @@ class Detector:
 
         summary = VideoSummary()
         t0 = time.time()
-        return self.predict_windows(path, extract_windows(str(path), self.scan_config(), self.faces, summary),
-                                    summary, keep_windows=keep_windows, t0=t0)
+
+        def windows():  # called inside predict_windows' guard: even an error at the call is this video's
+            yield from extract_windows(str(path), self.scan_config(), self.faces, summary)
+
+        return self.predict_windows(path, windows(), summary, keep_windows=keep_windows, t0=t0)
 
     def predict_windows(self, path: str | Path, windows, summary, keep_windows: bool = False,
                         t0: float | None = None) -> Verdict:

@@ -21,6 +21,7 @@ from dfdetect.familiarity import (
     cross_fitted_part_distances,
     fit_parts,
 )
+from dfdetect.integrity import file_hashes
 from dfdetect.predict import Detector
 from dfdetect.sample_media import talking_clip
 
@@ -121,6 +122,14 @@ def _set_threshold(export, value: float) -> None:
     ref = Reference.load(export)
     ref.threshold = value
     ref.save(export)
+    _rehash(export)
+
+
+def _rehash(export) -> None:
+    """Records the changed files' sha256 in the card, as an export that wrote them would have."""
+    card = json.loads((export / "model_card.json").read_text())
+    card["files"] = file_hashes(export)
+    (export / "model_card.json").write_text(json.dumps(card))
 
 
 def test_unfamiliar_video_is_uncertain_unless_told_not_to_abstain(smoke_export, clip, tmp_path, capsys):
@@ -175,6 +184,7 @@ def test_statistics_of_another_model_are_refused(smoke_export, clip, tmp_path, c
     other = _copy(smoke_export, tmp_path, "other")
     keras.utils.set_random_seed(123)
     build_model(load_config(other / "config.yaml")).save(other / "model.keras")  # another model, same shape
+    _rehash(other)  # a folder put together consistently, yet with another model's statistics
     with pytest.raises(FamiliarityError, match="computed for another model"):
         Detector(other)
     assert main(["predict", str(clip), "--model", str(other)]) == 2

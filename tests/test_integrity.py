@@ -144,3 +144,65 @@ def test_not_a_zip_is_a_clear_refusal(tmp_path):
     bad.write_bytes(np.random.default_rng(0).bytes(100))
     with pytest.raises(UnsafeModelError, match=r"is not a readable .keras file"):
         check_keras_file(bad)
+
+
+# --- on a real export: dfdetect export records the hashes, predict checks them ------------------------------
+def _copy_export(smoke_export: Path, tmp_path: Path, name: str) -> Path:
+    import shutil
+
+    dst = tmp_path / name
+    shutil.copytree(smoke_export, dst)
+    return dst
+
+
+def test_export_records_every_file_and_they_verify(smoke_export):
+    card = json.loads((smoke_export / "model_card.json").read_text())
+    files = card["files"]
+    assert {"model.tflite", "model.keras", "config.yaml", "familiarity.npz", "saved_model/saved_model.pb"} <= set(files)
+    assert "model_card.json" not in files and "model_card.md" not in files
+    assert verify_files(smoke_export, card) == ""
+
+
+def test_predict_refuses_a_changed_model_file_in_one_line(smoke_export, tmp_path, capsys):
+    from dfdetect.cli import main
+    from dfdetect.predict import Detector
+    from dfdetect.sample_media import talking_clip
+
+    bad = _copy_export(smoke_export, tmp_path, "bad")
+    data = bytearray((bad / "model.tflite").read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte in the middle of the weights
+    (bad / "model.tflite").write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match=r"model.tflite does not match the sha256"):
+        Detector(bad)
+    clip = talking_clip(tmp_path / "talk.mp4", seconds=2.0)
+    assert main(["predict", str(clip), "--model", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "model.tflite does not match the sha256" in err[0]
+
+
+def test_an_export_without_hashes_predicts_with_a_notice(smoke_export, tmp_path):
+    from dfdetect.predict import Detector
+
+    old = _copy_export(smoke_export, tmp_path, "old")
+    card = json.loads((old / "model_card.json").read_text())
+    del card["files"]
+    (old / "model_card.json").write_text(json.dumps(card))
+    notices: list[str] = []
+    with Detector(old, notify=notices.append) as det:
+        assert det.fmt == "tflite"
+    assert notices == [NOT_VERIFIED]
+
+
+def test_a_lambda_model_keras_is_refused_even_with_a_matching_card(smoke_export, tmp_path):
+    """Whoever rewrites the card as well gets past the hashes; the .keras check still refuses a Lambda."""
+    from dfdetect.predict import Detector
+
+    evil = _copy_export(smoke_export, tmp_path, "evil")
+    x = keras.Input((4,))
+    keras.Model(x, keras.layers.Lambda(lambda t: t + 1.0)(x)).save(evil / "model.keras")
+    (evil / "model.tflite").unlink()  # so that predict loads model.keras
+    card = json.loads((evil / "model_card.json").read_text())
+    card["files"] = file_hashes(evil)
+    (evil / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(UnsafeModelError, match=r"Lambda.*refused without loading it"):
+        Detector(evil)
