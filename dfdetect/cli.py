@@ -366,6 +366,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     videos = _expand_videos(args.videos)
     if not videos:
         raise UsageError(f"no videos found in {' '.join(args.videos)} (extensions: see dfdetect.media)")
+    if args.workers is not None and args.workers < 0:
+        raise UsageError(f"--workers must be 0 or more, got {args.workers}")
     # no model, no card, another model's familiarity statistics: a UsageError (exit 2)
     det = Detector(args.model, threshold=args.threshold, abstain=not args.no_abstain)
     failed = 0
@@ -376,18 +378,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
         fh = open(args.csv, "w", newline="")
         writer = csv.DictWriter(fh, fieldnames=VERDICT_FIELDS, extrasaction="ignore")
         writer.writeheader()
+    verdicts = None
     try:
+        if args.explain:  # explanations take gradients through windows held in this process: one by one
+            from dfdetect.explain import explain_video
+
+            def explained():
+                for path in videos:
+                    v, files = explain_video(det, path, args.explain)
+                    for f in files:
+                        print(f"  explanation: {f}", file=sys.stderr)
+                    yield v
+
+            verdicts = explained()
+        else:  # decoding and face tracking in worker processes while this one scores (dfdetect.batch)
+            from dfdetect.batch import iter_verdicts
+
+            verdicts = iter_verdicts(det, videos, workers=args.workers)
         bar = tqdm(videos, unit="video", desc="predict", disable=len(videos) < 2 or args.no_progress,
                    file=sys.stderr)
-        for path in bar:
-            if args.explain:
-                from dfdetect.explain import explain_video
-
-                v, files = explain_video(det, path, args.explain)
-                for f in files:
-                    print(f"  explanation: {f}", file=sys.stderr)
-            else:
-                v = det.predict_video(path)
+        for path, v in zip(bar, verdicts):
             if v.status == "error":  # a bug, not bad media: traceback to the log now, exit 1 at the end
                 log = log_traceback(log, f"dfdetect predict: internal error on {path}", v.traceback)
                 crashes.append((str(path), v.reason))
@@ -405,6 +415,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 else:
                     print(f"{path}: {v.status}: {v.reason}", flush=True)
     finally:
+        if verdicts is not None:
+            verdicts.close()  # Ctrl-C or an error here: the workers end now, not at garbage collection
         det.close()
         if fh is not None:
             fh.close()
@@ -723,6 +735,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--explain", metavar="DIR", help="write PNG explanations per video here: face heat maps and "
                                                      "spectrogram saliency of the most suspicious window, and "
                                                      "the per-frame score track with fake segments")
+    pr.add_argument("--workers", type=int, default=None, metavar="N",
+                    help="processes that decode videos and track faces while this one runs the model, so the "
+                         "next videos decode while one is scored (default 1; 0 = all in this process, one video "
+                         "after another; ignored with --explain)")
     pr.add_argument("--no-progress", action="store_true")
     pr.set_defaults(func=cmd_predict)
 
