@@ -84,19 +84,30 @@ def test_serial_run_is_what_predict_video_says(det, clips, serial):
 def test_overlapped_verdicts_equal_serial_in_input_order(det, clips, serial):
     stats = BatchStats()
     t = time.time()
-    got = list(iter_verdicts(det, clips.values(), workers=2, stats=stats))
+    # every video from the workers (main_decodes=False): how many the main process would cut itself while they
+    # start depends on the machine's load, and this test is about what workers send back
+    got = list(iter_verdicts(det, clips.values(), workers=2, stats=stats, main_decodes=False))
     wall = time.time() - t
     assert [v.path for v in got] == [str(p) for p in clips.values()]
     for v in got:
         assert_same(v, serial[v.path])
     assert stats.videos == len(clips) and stats.respawns == 0 and stats.decode_s > 0
-    # the first video is cut here while the workers start (they take a second or more); the rest by them
-    assert 1 <= stats.in_process < len(clips)
+    assert stats.in_process == 0
     # seconds: the run's wall time spent on each video (waiting for its windows, scoring them): they add up
     # to the run's (worker start-up in the first video's), where per-video decode times would add up to more
     assert all(v.seconds >= 0 for v in got)
     assert 0.8 * wall <= sum(v.seconds for v in got) <= wall + 0.01
     assert not workers_alive()  # the workers ended with the run
+
+
+def test_the_main_process_cuts_videos_while_the_workers_start(det, clips, serial):
+    stats = BatchStats()
+    paths = [clips["bench0"], clips["bench1"]]
+    got = list(iter_verdicts(det, paths, workers=1, stats=stats))
+    assert stats.in_process >= 1  # the first video at least: a worker takes a second or more to start
+    for v in got:
+        assert_same(v, serial[v.path])
+    assert not workers_alive()
 
 
 def test_a_killed_worker_fails_its_video_and_the_run_goes_on(det, clips, serial):
