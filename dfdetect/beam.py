@@ -57,6 +57,7 @@ from dfdetect.preprocess import (
     collect_inputs,
     count_skipped,
     crashed_result,
+    disk_full,
     done_before,
     is_url,
     log_path,
@@ -277,6 +278,10 @@ def process_batch(key: str, records: list[VideoRecord], config: Config, out: str
                 source, res = _fetch(rec, scratch)
             if res is None:
                 res = _run_isolated(rec, config, tmp, source, log_dir)
+            if res["status"] == "disk_full":
+                # no row for a video whose windows could not be written: the bundle fails (nothing of it is
+                # committed) and the runner retries it, or the run stops saying the disk is full
+                raise disk_full(tmp)
             row = manifest_row(rec, res)
             if res["status"] == "ok" and res["windows"] > 0:
                 if not shards or shards[-1].stat().st_size >= limit:
