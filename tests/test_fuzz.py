@@ -48,8 +48,8 @@ def test_short_fixed_seed_campaign(tmp_path):
     artifacts.mkdir()
     proc = subprocess.run(
         [sys.executable, str(FUZZ / "fuzz_windows.py"), str(corpus), "-seed=17", "-runs=3000",
-         "-max_total_time=50", "-max_len=65536", "-timeout=60", f"-artifact_prefix={artifacts}/",
-         "-print_final_stats=1"],
+         "-max_total_time=50", "-max_len=65536", "-timeout=60", "-rss_limit_mb=0",  # target.py checks memory
+         f"-artifact_prefix={artifacts}/", "-print_final_stats=1"],
         capture_output=True, text=True, timeout=170, env={**ENV, "DFDETECT_FUZZ_TIME_LIMIT": "20"}, cwd=ROOT)
     log = proc.stderr + proc.stdout
     assert proc.returncode == 0, log[-3000:]
@@ -81,3 +81,22 @@ def test_regressions_stay_fixed():
     for name, want in EXPECTED.items():
         r = got[name]
         assert r["status"] == want["status"] and re.search(want["reason"], r["reason"]), (name, r, want)
+
+
+def test_the_memory_bound_is_this_processs_own_peak(monkeypatch):
+    """The target bounds memory by VmHWM, the fuzzing process's own peak, because libFuzzer's -rss_limit_mb
+    reads ru_maxrss, which a child inherits from its parent over exec (CI: pytest at 3 GB -> an 'out-of-memory'
+    before the first input). An input that pushes the peak over the limit is a finding."""
+    import target
+
+    code = (f"import resource, sys; sys.path.insert(0, {str(FUZZ)!r}); import target; "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, int(target.peak_rss_mb()))")
+    ballast = bytearray(600 * 1024 * 1024)  # this process's peak goes above 600 MB
+    ballast[::4096] = b"\x01" * len(ballast[::4096])
+    inherited, own = map(int, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                             timeout=120, cwd=ROOT).stdout.split())
+    del ballast
+    assert inherited >= 600 and own < 300  # the child's ru_maxrss is ours; its VmHWM is its own
+    monkeypatch.setattr(target, "MEMORY_LIMIT_MB", 1.0)
+    with pytest.raises(target.Finding, match=r"peak RSS \d+ MB, over the 1 MB limit"):
+        target.check(b"not a video")

@@ -20,6 +20,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 TIME_LIMIT = float(os.environ.get("DFDETECT_FUZZ_TIME_LIMIT", "20"))  # seconds per input
+# Peak memory of the fuzzing process, checked after every input from /proc/self/status (VmHWM: this process's
+# own peak). libFuzzer's -rss_limit_mb reads getrusage's ru_maxrss instead, which Linux carries over exec from
+# the parent: under a pytest process already at 3 GB it reported 3000 MB before the first input. So the
+# launchers pass -rss_limit_mb=0 and the bound is kept here.
+MEMORY_LIMIT_MB = float(os.environ.get("DFDETECT_FUZZ_MEMORY_MB", "2048"))
 
 _STATE: dict = {}
 
@@ -76,4 +81,19 @@ def check(data: bytes, name: str = "input.mp4") -> tuple[str, str, int]:
     took = time.monotonic() - t0
     if took > TIME_LIMIT:
         raise Finding(f"took {took:.1f} s, over the {TIME_LIMIT:g} s limit per input")
+    peak = peak_rss_mb()
+    if peak is not None and peak > MEMORY_LIMIT_MB:
+        raise Finding(f"peak RSS {peak:.0f} MB, over the {MEMORY_LIMIT_MB:g} MB limit")
     return status, reason, windows
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory since it started (VmHWM), in MB; None where /proc has none."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
