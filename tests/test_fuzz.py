@@ -99,4 +99,4 @@ def test_the_memory_bound_is_this_processs_own_peak(monkeypatch):
     assert inherited >= 600 and own < 300  # the child's ru_maxrss is ours; its VmHWM is its own
     monkeypatch.setattr(target, "MEMORY_LIMIT_MB", 1.0)
     with pytest.raises(target.Finding, match=r"peak RSS \d+ MB, over the 1 MB limit"):
-        target.check(b"not a video")
+        target.check_memory()

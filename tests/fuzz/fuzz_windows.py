@@ -18,11 +18,12 @@ with atheris.instrument_imports(include=["dfdetect.media", "dfdetect.windows"]):
     import dfdetect.media  # noqa: F401
     import dfdetect.windows  # noqa: F401
 
-from target import check  # noqa: E402
+from target import check, check_memory  # noqa: E402
 
 
 def test_one_input(data: bytes) -> None:
     check(data)
+    check_memory()
 
 
 def main() -> None:

@@ -81,10 +81,16 @@ def check(data: bytes, name: str = "input.mp4") -> tuple[str, str, int]:
     took = time.monotonic() - t0
     if took > TIME_LIMIT:
         raise Finding(f"took {took:.1f} s, over the {TIME_LIMIT:g} s limit per input")
+    return status, reason, windows
+
+
+def check_memory() -> None:
+    """Raises ``Finding`` when this process's peak memory passed ``MEMORY_LIMIT_MB``: the fuzzing process
+    calls it after every input (not ``check``, which tests also call inside a pytest process of their own
+    size)."""
     peak = peak_rss_mb()
     if peak is not None and peak > MEMORY_LIMIT_MB:
         raise Finding(f"peak RSS {peak:.0f} MB, over the {MEMORY_LIMIT_MB:g} MB limit")
-    return status, reason, windows
 
 
 def peak_rss_mb() -> float | None:
