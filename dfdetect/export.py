@@ -31,7 +31,7 @@ from dfdetect import __version__
 from dfdetect.config import Config, load_config
 from dfdetect.errors import MissingInput, UsageError
 from dfdetect.heads import FRAME_HEADS, HEADS
-from dfdetect.integrity import file_hashes
+from dfdetect.integrity import file_hashes, sha256_file
 
 CARD = "model_card.json"
 TFLITE = "model.tflite"
@@ -116,8 +116,6 @@ def write_tflite(model, config: Config, out: Path, say) -> dict[str, Any] | None
     sha256 of the ``model.keras`` it was converted from (predict uses the ``.tflite`` only while they still
     match) and how long the conversion took. A model the converter cannot take: a warning and None (predict
     then loads ``model.keras``, slower to start)."""
-    import hashlib
-
     from dfdetect.quiet import native_logs_filtered
 
     path = out / TFLITE
@@ -132,7 +130,7 @@ def write_tflite(model, config: Config, out: Path, say) -> dict[str, Any] | None
             "predict will load model.keras instead (slower to start)")
         return None
     path.write_bytes(flat)
-    return {"file": TFLITE, "keras_sha256": hashlib.sha256((out / "model.keras").read_bytes()).hexdigest(),
+    return {"file": TFLITE, "keras_sha256": sha256_file(out / "model.keras"),
             "batch": 1, "ops": "TFLITE_BUILTINS", "convert_seconds": round(time.perf_counter() - t, 2)}
 
 

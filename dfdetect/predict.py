@@ -13,7 +13,6 @@ carries its traceback for the caller's log.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import threading
@@ -30,7 +29,7 @@ from dfdetect.errors import BadArgument, MissingInput, one_line
 from dfdetect.export import TFLITE, latest_export, read_card
 from dfdetect.familiarity import FILE as FAMILIARITY_FILE
 from dfdetect.heads import FRAME_HEADS, HEADS
-from dfdetect.integrity import PACKAGE_PREFIX, check_keras_file, verify_files
+from dfdetect.integrity import PACKAGE_PREFIX, check_keras_file, sha256_file, verify_files
 from dfdetect.media import MediaError
 
 VERDICT_FIELDS = ["path", "status", "reason", "score", "label", "video_fake", "audio_fake", "av_mismatch",
@@ -198,7 +197,7 @@ class Detector:
                              "model.keras with TensorFlow, a slower start; export the run again for a fast one")
         made_from = (self.card.get("tflite") or {}).get("keras_sha256")
         keras_file = self.model_dir / "model.keras"
-        if made_from and keras_file.is_file() and hashlib.sha256(keras_file.read_bytes()).hexdigest() != made_from:
+        if made_from and keras_file.is_file() and sha256_file(keras_file) != made_from:
             # model.keras was replaced after export: the .tflite would score with the old network
             return "keras", (f"{path} was converted from another model.keras than the one beside it: scoring "
                              "with model.keras (a slower start); export the run again")
