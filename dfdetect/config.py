@@ -77,6 +77,11 @@ class FaceConfig:
         smoothing: alpha-beta filter strength on box centre and size (0 = raw detections, towards 1 =
             smoother and slower to follow).
         detect_side: longest side of the image given to the detector (BlazeFace works at 128 px anyway).
+        max_tracks: faces followed at once (``faces.MultiFaceTracker``). Preprocessing keeps 1, the dominant
+            face, whose windows training learns from; prediction (``Detector.scan_config``) follows up to 4,
+            scores each and reports the most suspicious (DFDC clips often show two people, one of them swapped).
+        min_track_seconds: a further face is scored only when it was seen for at least this long (a passer-by
+            or a face on a poster in a few frames is listed, not scored).
     """
 
     crop_size: int = 112
@@ -89,6 +94,8 @@ class FaceConfig:
     fallback_full_range: bool = True
     smoothing: float = 0.3
     detect_side: int = 640
+    max_tracks: int = 1
+    min_track_seconds: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,11 @@ keyframes, the frames in between are detected one by one so the mask is exact. B
 exponential filter so crops do not jitter. When several faces are present, the dominant one (largest, most
 confident) is chosen once and then followed by overlap, so the crop never jumps between people.
 
+``MultiFaceTracker`` follows every face (DFDC clips often show two people of whom one is swapped): the dominant
+face's track is exactly ``FaceTracker``'s (what preprocessing writes), and each further face a whole-frame scan
+finds gets a track of its own, locked on that face, which ends when the face is lost. All tracks share one
+detector and each frame's whole-frame scan.
+
 A new face must be confirmed (``FaceDetector.detect``): what the whole-frame scan finds is looked at three more
 times, zoomed in, mirrored and wider, and kept only if the mean score of the four looks reaches
 ``FaceConfig.confirm_confidence``. On one look BlazeFace scores clouds, letters, foliage and the back of a head
@@ -373,14 +378,18 @@ class FaceTracker:
         >>> for ff in tracker.flush(): use(ff.crop, ff.has_face)
     """
 
-    def __init__(self, detector: FaceDetector, config: FaceConfig | None = None) -> None:
+    def __init__(self, detector: FaceDetector, config: FaceConfig | None = None, seed: Detection | None = None,
+                 seed_index: int = 0) -> None:
         self.detector = detector
         self.config = config or detector.config
         self._buffer: list[tuple[int, np.ndarray]] = []  # frames since the last keyframe (excluded)
         self._last: tuple[int, np.ndarray, Detection | None, int] | None = None  # last keyframe
-        self._smoothed: Detection | None = None
+        # A seeded tracker is locked on the seed's face: it never switches to another one, and once the face is
+        # lost it stays lost (``lost``) (MultiFaceTracker's further tracks; a new track picks the face up again).
+        self.locked = seed is not None
+        self._smoothed: Detection | None = seed
         self._velocity = np.zeros(4)  # per frame
-        self._smoothed_index = 0
+        self._smoothed_index = seed_index
         self._keys = 0
         self.max_faces = 0
         self.frames = 0
@@ -399,7 +408,7 @@ class FaceTracker:
     def _pick(self, dets: list[Detection], ref: Detection | None) -> tuple[Detection | None, bool]:
         """The detection continuing the track predicted at ``ref`` (and True), or the dominant face when
         there is no track or the followed face is gone (and False)."""
-        if not dets:
+        if not dets or ref is None and self.locked:
             return None, False
         if ref is None:
             return dets[0], False
@@ -410,6 +419,8 @@ class FaceTracker:
         near = min(dets, key=lambda d: np.hypot(d.center[0] - ref.center[0], d.center[1] - ref.center[1]))
         if np.hypot(near.center[0] - ref.center[0], near.center[1] - ref.center[1]) < 1.5 * size:
             return near, True
+        if self.locked:
+            return None, False
         self.track_switches += 1
         return dets[0], False
 
@@ -441,6 +452,8 @@ class FaceTracker:
         predicted box (one small detector run); every ``rescan_every``-th keyframe, or when the face is
         lost there, the whole frame is scanned to count faces and catch new ones."""
         predicted = self._predict(index)
+        if predicted is None and self.locked:
+            return None, -1, False  # a locked track's face is gone: no scan looks for another one
         if keyframe:
             self._keys += 1
         if predicted is not None and not (keyframe and self._keys % self.config.rescan_every == 0):
@@ -523,3 +536,178 @@ class FaceTracker:
     @property
     def face_ratio(self) -> float:
         return self.face_frames / self.frames if self.frames else 0.0
+
+    @property
+    def lost(self) -> bool:
+        """A locked tracker whose face is gone (it will find no face again), with nothing left buffered."""
+        return self.locked and self._smoothed is None and not self._buffer
+
+
+class _SharedScans:
+    """A ``FaceDetector`` seen by several trackers: each frame's whole-frame scan (``detect``) is made once,
+    however many trackers ask for it (they push the same frame object), and the scans of the frame being
+    pushed are kept for ``MultiFaceTracker`` to look for new faces in."""
+
+    def __init__(self, detector: FaceDetector) -> None:
+        self.detector = detector
+        self.config = detector.config
+        self._scans: dict[int, tuple[object, list[Detection]]] = {}  # id(image) -> (image, faces)
+        self.fresh: list[tuple[object, list[Detection]]] = []
+
+    def detect(self, image) -> list[Detection]:
+        hit = self._scans.get(id(image))
+        if hit is not None and hit[0] is image:  # holding the image keeps its id from being reused
+            return list(hit[1])
+        dets = self.detector.detect(image)
+        self._scans[id(image)] = (image, dets)
+        while len(self._scans) > 32:  # a few keyframe intervals: trackers are at most that far apart
+            del self._scans[next(iter(self._scans))]
+        self.fresh.append((image, dets))
+        return list(dets)
+
+    def refine(self, image, det: Detection) -> Detection | None:
+        return self.detector.refine(image, det)
+
+
+@dataclass
+class TrackStats:
+    """What one face track saw: face frames, the first and last of them, and the mean box centre and size
+    as fractions of the frame (to say which face a track is: ``left``, ``right``...)."""
+
+    track: int
+    face_frames: int = 0
+    first: int = -1
+    last: int = -1
+    _sum: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def add(self, ff: FaceFrame, shape: tuple[int, int]) -> None:
+        if not ff.has_face or ff.box is None:
+            return
+        self.face_frames += 1
+        self.first = ff.index if self.first < 0 else self.first
+        self.last = ff.index
+        h, w = shape
+        x0, y0, x1, y1 = ff.box
+        cx, cy, size = self._sum
+        self._sum = (cx + (x0 + x1) / 2 / w, cy + (y0 + y1) / 2 / h, size + (x1 - x0) / w)
+
+    @property
+    def center(self) -> tuple[float, float] | None:
+        n = self.face_frames
+        return (self._sum[0] / n, self._sum[1] / n) if n else None
+
+    @property
+    def size(self) -> float | None:
+        return self._sum[2] / self.face_frames if self.face_frames else None
+
+    @property
+    def where(self) -> str:
+        """Where the face mostly was: ``left``, ``centre`` or ``right`` (thirds of the frame's width), with
+        ``top``/``bottom`` when it was in the upper or lower third."""
+        c = self.center
+        if c is None:
+            return ""
+        horiz = "left" if c[0] < 1 / 3 else "right" if c[0] > 2 / 3 else "centre"
+        vert = "top " if c[1] < 1 / 3 else "bottom " if c[1] > 2 / 3 else ""
+        return vert + horiz
+
+
+class MultiFaceTracker:
+    """Follows every face of a video, each in a track of its own; push frames in order, get ``(track,
+    FaceFrame)`` pairs back, each track's frames in order.
+
+    Track 0 is ``FaceTracker``'s: the dominant face, frame for frame what a single tracker gives (so the
+    windows preprocessing writes for training are the ones prediction scores for that face). Whenever a
+    whole-frame scan (every ``rescan_every``-th keyframe, or where a face is lost) finds a face that no track
+    follows, a new track locked on it starts there, up to ``max_tracks`` at a time. A locked track ends when its
+    face is lost (a face that comes back gets a new track) or when it lands on a face another track follows.
+
+    Args:
+        detector: a ``FaceDetector`` (shared by every track; each frame's whole-frame scan is made once).
+        config: ``FaceConfig``.
+        max_tracks: faces followed at once (1: only the dominant one, like ``FaceTracker``).
+
+    Example:
+        >>> tracker = MultiFaceTracker(detector, FaceConfig(), max_tracks=4)     # doctest: +SKIP
+        >>> for i, img in enumerate(frames):
+        ...     for track, ff in tracker.push(i, img): use(track, ff.crop, ff.has_face)
+        >>> for track, ff in tracker.flush(): use(track, ff.crop, ff.has_face)
+    """
+
+    def __init__(self, detector: FaceDetector, config: FaceConfig | None = None, max_tracks: int = 4) -> None:
+        self.config = config or detector.config
+        self.max_tracks = max(1, int(max_tracks))
+        self._scans = _SharedScans(detector) if self.max_tracks > 1 else detector
+        self.primary = FaceTracker(self._scans, self.config)
+        self.active: dict[int, FaceTracker] = {0: self.primary}
+        self.stats: dict[int, TrackStats] = {0: TrackStats(0)}
+        self._next = 1
+        self._shape: tuple[int, int] = (1, 1)
+
+    def _out(self, track: int, frames: Iterator[FaceFrame]) -> Iterator[tuple[int, FaceFrame]]:
+        for ff in frames:
+            self.stats[track].add(ff, self._shape)
+            yield track, ff
+
+    def push(self, index: int, image) -> Iterator[tuple[int, FaceFrame]]:
+        """Adds frame ``index`` to every track; yields the ``(track, frame)`` pairs now final."""
+        self._shape = tuple(image.shape[:2])
+        if self.max_tracks == 1:
+            yield from self._out(0, self.primary.push(index, image))
+            return
+        self._scans.fresh.clear()
+        for t, tracker in list(self.active.items()):
+            yield from self._out(t, tracker.push(index, image))
+        yield from self._start_new(index, image)
+        self._end_lost_and_doubled(index)
+
+    def _start_new(self, index: int, image) -> Iterator[tuple[int, FaceFrame]]:
+        """A track for each face this frame's whole-frame scan found that no track follows."""
+        scans = [dets for img, dets in self._scans.fresh if img is image]
+        for det in scans[-1] if scans else []:
+            if len(self.active) >= self.max_tracks:
+                return
+            if any(self._follows(tr, det, index) for tr in self.active.values()):
+                continue
+            t, self._next = self._next, self._next + 1
+            tracker = FaceTracker(self._scans, self.config, seed=det, seed_index=index)
+            self.active[t], self.stats[t] = tracker, TrackStats(t)
+            yield from self._out(t, tracker.push(index, image))
+
+    @staticmethod
+    def _follows(tracker: FaceTracker, det: Detection, index: int) -> bool:
+        ref = tracker._predict(index)
+        if ref is None:
+            return False
+        size = max(ref.box[2] - ref.box[0], ref.box[3] - ref.box[1], 1.0)
+        dist = np.hypot(det.center[0] - ref.center[0], det.center[1] - ref.center[1])
+        return iou(det.box, ref.box) > 0.2 or dist < 0.75 * size
+
+    def _end_lost_and_doubled(self, index: int) -> None:
+        for t in [t for t, tr in self.active.items() if t and tr.lost]:
+            del self.active[t]
+        # two tracks on one face (a locked track and the dominant one that switched to it): the younger ends
+        items = sorted(self.active.items())
+        for i, (t, tr) in enumerate(items):
+            if t == 0 or t not in self.active or tr._smoothed is None or tr._smoothed_index != index:
+                continue
+            for u, other in items[:i]:
+                if u in self.active and other._smoothed is not None and other._smoothed_index == index \
+                        and iou(tr._smoothed.box, other._smoothed.box) > 0.5:
+                    tr._buffer.clear()  # its frames since its last keyframe would duplicate the other's
+                    del self.active[t]
+                    break
+
+    def flush(self) -> Iterator[tuple[int, FaceFrame]]:
+        """Emits every track's frames still buffered at the end of the stream."""
+        for t, tracker in list(self.active.items()):
+            yield from self._out(t, tracker.flush())
+
+    @property
+    def max_faces(self) -> int:
+        return self.primary.max_faces
+
+    @property
+    def open_tracks(self) -> dict[int, int]:
+        """Each track still running and the index of its last frame given out (-1: none yet)."""
+        return {t: tr._last[0] if tr._last is not None else -1 for t, tr in self.active.items()}

@@ -34,7 +34,7 @@ from dfdetect.media import MediaError
 
 VERDICT_FIELDS = ["path", "status", "reason", "score", "label", "video_fake", "audio_fake", "av_mismatch",
                   "face_ratio", "has_audio", "windows", "segments", "timeline", "seconds",
-                  "in_distribution", "familiarity", "probability", "windows_skipped", "track"]
+                  "in_distribution", "familiarity", "probability", "windows_skipped", "track", "face", "faces"]
 SEGMENT_THRESHOLD = 0.5  # a frame whose track reaches this is called fake (the frame heads are trained at 0.5)
 # what a segment's modality means when neither the face nor the voice alone is called fake inside it
 SYNC = "sync"
@@ -59,6 +59,13 @@ class Verdict:
     face and the voice are each called real inside it but the model calls the frames fake: they disagree).
     ``track`` is the per-frame score track: ``fps``, and one list per modality (``fake``, ``video``,
     ``audio``), frame ``k`` spanning ``[k / fps, (k + 1) / fps)``; ``timeline`` the per-window scores.
+
+    Several faces: every face is tracked and scored on its own, and the verdict (scores, label, segments,
+    track, timeline, ``face_ratio``) is the most suspicious face's (the highest ``score``; the DFDC winner's
+    rule: one swapped face among real ones makes the video fake). ``face`` says which (0 is the dominant face,
+    the one a single-face model was trained on); ``faces`` lists each face track: ``face``, ``where`` in the
+    frame (``left``, ``top right``...), ``start``/``end`` (seconds it was seen), ``face_ratio``, ``windows``,
+    ``score`` and ``label`` (None for a face seen too briefly to score, with a ``note``).
     """
 
     path: str
@@ -80,6 +87,8 @@ class Verdict:
     probability: float | None = None
     windows_skipped: int = 0
     track: dict[str, Any] = field(default_factory=dict)
+    face: int | None = None
+    faces: list[dict[str, Any]] = field(default_factory=list)
     distance: float | None = None
     raw_label: str | None = None
     score_confident: float | None = None
@@ -111,6 +120,8 @@ class Detector:
             (``in_distribution`` is still reported).
         notify: where one-line notices go (a model without familiarity statistics, say); default stderr.
         threads: LiteRT's threads for ``fmt="tflite"`` (default 1: see ``bench/startup.py``).
+        max_faces: faces followed and scored at once (``faces.MultiFaceTracker``); 1 scores only the dominant
+            face, as training data is cut.
 
     ``model`` is the Keras model (``--explain`` takes gradients through it): with ``fmt="tflite"`` it is loaded
     from ``model.keras`` the first time it is asked for, so scoring alone never imports TensorFlow.
@@ -125,7 +136,7 @@ class Detector:
 
     def __init__(self, model_dir: str | Path | None = None, threshold: float | None = None,
                  batch_size: int = 8, fmt: str | None = None, model_file: str | Path | None = None,
-                 abstain: bool = True, notify=None, threads: int | None = None) -> None:
+                 abstain: bool = True, notify=None, threads: int | None = None, max_faces: int = 4) -> None:
         from dfdetect.faces import FaceDetector
         from dfdetect.familiarity import NOTICE_NO_REFERENCE, Reference, probe_inputs
 
@@ -143,6 +154,7 @@ class Detector:
         self.threshold = float(self.card["threshold"] if threshold is None else threshold)
         self.temperature = float(self.card.get("temperature") or 1.0)
         self.abstain = abstain
+        self.max_faces = max(1, int(max_faces))
         notices = [n for n in notices if n]
         if fmt is None:
             fmt, why = ("keras", "") if model_file is not None else self._default_format()
@@ -301,8 +313,9 @@ class Detector:
         return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]} if outs else {}
 
     def scan_config(self):
-        """The config windows are cut by at prediction: the model's own, every window of the video."""
-        return self.config.override(window={"max_windows": 0})
+        """The config windows are cut by at prediction: the model's own, every window of the video, every face
+        (up to ``max_faces``)."""
+        return self.config.override(window={"max_windows": 0}, faces={"max_tracks": self.max_faces})
 
     def predict_video(self, path: str | Path, keep_windows: bool = False) -> Verdict:
         """Scores one video. Never raises for a file (Ctrl-C aside): a bad one is ``failed`` with its reason,
@@ -328,10 +341,7 @@ class Detector:
         t0 = time.time() if t0 is None else t0
         v = Verdict(path=str(path))
         cfg = self.scan_config()
-        starts, firsts, scores = [], [], {h: [] for h in HEADS}
-        frame_scores: dict[str, list[np.ndarray]] = {}
-        embeddings: list[np.ndarray] = []
-        kept = []
+        per: dict[int, _TrackScores] = {}  # face track -> its windows' scores
         batch = []
 
         def flush() -> None:
@@ -340,24 +350,15 @@ class Detector:
             s = self.score_windows(np.stack([w.frames for w in batch]), np.stack([w.audio for w in batch]),
                                    np.stack([w.mask.astype(np.float32) for w in batch]),
                                    np.stack([w.mouth for w in batch]))
-            for h in HEADS:
-                scores[h].extend(s[h].tolist())
-            for h in FRAME_HEADS:
-                if h in s:
-                    frame_scores.setdefault(h, []).append(s[h])
-            if "embedding" in s:
-                embeddings.append(s["embedding"])
-            starts.extend(w.start for w in batch)
-            firsts.extend(w.first_frame for w in batch)
-            if keep_windows:
-                kept.extend(batch)
+            for i, w in enumerate(batch):
+                per.setdefault(w.track, _TrackScores()).add(w, s, i, keep_windows)
             batch.clear()
 
         try:
             for w in windows:
                 # score exactly the windows training data keeps (preprocess applies the same rule)
                 if not usable(w, cfg):
-                    v.windows_skipped += 1
+                    per.setdefault(w.track, _TrackScores()).skipped += 1
                     continue
                 batch.append(w)
                 if len(batch) >= self.batch_size:
@@ -373,18 +374,56 @@ class Detector:
         if v.status != "ok":
             return v
         try:
-            emb = np.concatenate(embeddings) if embeddings else None
-            v.embeddings = emb
-            frames = {h: np.concatenate(x) for h, x in frame_scores.items()}
-            self._conclude(v, scores, starts, summary, emb, firsts, frames)
+            v = self._conclude_faces(v, per, summary, cfg)
         except Exception as e:  # noqa: BLE001 - the same contract for a bug in the aggregation
             return Verdict(path=v.path, status="error", reason=f"internal error: {one_line(e)}",
                            traceback=tb.format_exc(), seconds=v.seconds, face_ratio=v.face_ratio,
                            has_audio=v.has_audio)
         v.seconds = round(time.time() - t0, 3)
         if keep_windows:
-            v._windows = kept  # type: ignore[attr-defined]  (for explanations)
+            v._windows = per.get(v.face or 0, _TrackScores()).kept  # type: ignore[attr-defined]  (explanations)
         return v
+
+    def _conclude_faces(self, v: Verdict, per: dict[int, _TrackScores], summary, cfg) -> Verdict:
+        """One verdict per face track worth scoring, and the video's: the most suspicious face's, saying which
+        and listing them all."""
+        from dataclasses import replace
+
+        fps = cfg.media.fps
+        stats = dict(summary.tracks) or {0: None}
+        need = cfg.faces.min_track_seconds * fps
+        verdicts: dict[int, Verdict] = {}
+        listed = []
+        for t in sorted(set(stats) | set(per)):
+            st = stats.get(t)
+            acc = per.get(t, _TrackScores())
+            if t and (st is None or st.face_frames < need):
+                if st is not None and st.face_frames:
+                    listed.append(_face_entry(t, st, summary, fps, note=(
+                        f"seen {st.face_frames / fps:.1f} s (under faces.min_track_seconds "
+                        f"{cfg.faces.min_track_seconds:g} s): not scored")))
+                continue
+            tv = Verdict(path=v.path, seconds=v.seconds, has_audio=v.has_audio, windows_skipped=acc.skipped)
+            # a further face: the share of the video's frames it was in (the dominant face's is summary's own)
+            ts = summary if not t or st is None else replace(summary, face_frames=st.face_frames, warnings=[])
+            tv.face_ratio = round(ts.face_ratio, 4)
+            tv.embeddings = acc.embeddings()
+            self._conclude(tv, acc.scores, acc.starts, ts, tv.embeddings, acc.firsts, acc.frame_scores())
+            tv.face = t
+            verdicts[t] = tv
+            listed.append(_face_entry(t, st, summary, fps, tv))
+        scored = {t: x for t, x in verdicts.items() if x.score is not None}
+        pick = max(scored, key=lambda t: (scored[t].score, -t)) if scored else 0
+        out = verdicts.get(pick) or v
+        out.face = pick
+        out.faces = sorted(listed, key=lambda f: f["face"])
+        if len(scored) > 1:
+            others = "; ".join(f"face {t}{_where(stats.get(t))} {x.score:.2f}" for t, x in sorted(scored.items())
+                               if t != pick)
+            note = (f"{len(scored)} faces scored: the verdict is face {pick}'s{_where(stats.get(pick))}, the most "
+                    f"suspicious (other faces: {others})")
+            out.reason = note + ("; " + out.reason if out.reason else "")
+        return out
 
     def _conclude(self, v: Verdict, scores: dict[str, list[float]], starts: list[float], summary,
                   embeddings: np.ndarray | None, first_frames: list[int], frame_scores: dict[str, np.ndarray],
@@ -448,6 +487,59 @@ class Detector:
         v.reason = "; ".join(notes)
 
 
+class _TrackScores:
+    """One face track's scored windows: the heads' scores, window starts and first frames, the frame heads'
+    scores, embeddings, and the windows left out (too little face)."""
+
+    def __init__(self) -> None:
+        self.scores: dict[str, list[float]] = {h: [] for h in HEADS}
+        self.starts: list[float] = []
+        self.firsts: list[int] = []
+        self._frames: dict[str, list[np.ndarray]] = {}
+        self._emb: list[np.ndarray] = []
+        self.kept: list = []
+        self.skipped = 0
+
+    def add(self, w, s: dict[str, np.ndarray], i: int, keep: bool) -> None:
+        for h in HEADS:
+            self.scores[h].append(float(s[h][i]))
+        for h in FRAME_HEADS:
+            if h in s:
+                self._frames.setdefault(h, []).append(s[h][i:i + 1])
+        if "embedding" in s:
+            self._emb.append(s["embedding"][i:i + 1])
+        self.starts.append(w.start)
+        self.firsts.append(w.first_frame)
+        if keep:
+            self.kept.append(w)
+
+    def embeddings(self) -> np.ndarray | None:
+        return np.concatenate(self._emb) if self._emb else None
+
+    def frame_scores(self) -> dict[str, np.ndarray]:
+        return {h: np.concatenate(x) for h, x in self._frames.items()}
+
+
+def _where(st) -> str:
+    w = getattr(st, "where", "")
+    return f" ({w})" if w else ""
+
+
+def _face_entry(t: int, st, summary, fps: float, v: Verdict | None = None, note: str = "") -> dict[str, Any]:
+    """One face track as ``Verdict.faces`` lists it."""
+    seen = st is not None and st.face_frames > 0
+    entry = {"face": t, "where": st.where if seen else "",
+             "start": round(st.first / fps, 3) if seen else None,
+             "end": round((st.last + 1) / fps, 3) if seen else None,
+             "face_ratio": round(st.face_frames / summary.frames, 4) if seen and summary.frames else 0.0,
+             "windows": v.windows if v is not None else 0,
+             "score": None if v is None or v.score is None else round(v.score, 4),
+             "label": None if v is None else v.label}
+    if note:
+        entry["note"] = note
+    return entry
+
+
 def verdict_text(v: Verdict) -> str:
     """One line for people: the label first, then why (for ``uncertain``), the scores and what was seen."""
     seen = (f"{v.windows} windows, face in {v.face_ratio:.0%} of frames, audio {'yes' if v.has_audio else 'no'}")
@@ -502,7 +594,8 @@ def verdict_row(v: Verdict) -> dict[str, Any]:
     """A verdict as one flat CSV row (``VERDICT_FIELDS``; segments and timeline as JSON text)."""
     d = v.to_dict()
     row = {k: d[k] for k in VERDICT_FIELDS}
-    row.update(segments=json.dumps(d["segments"]), timeline=json.dumps(d["timeline"]), track=json.dumps(d["track"]))
+    row.update(segments=json.dumps(d["segments"]), timeline=json.dumps(d["timeline"]), track=json.dumps(d["track"]),
+               faces=json.dumps(d["faces"]))
     return row
 
 

@@ -157,6 +157,60 @@ def talking_clip(path: str | Path, photo: str = "astronaut", seconds: float = 3.
     return Path(path)
 
 
+def several_faces_frames(photos: tuple[str, ...] = ("astronaut", "grace_hopper"), n: int = 50,
+                         size: tuple[int, int] = (640, 360), face_px: float = 70.0, background: int = 90,
+                         seed: int = 0, enter: dict[int, int] | None = None,
+                         ) -> tuple[list[np.ndarray], list[list[tuple[float, float, float, float] | None]]]:
+    """Frames of several photographed people side by side (one per ``photos``, left to right, each face about
+    ``face_px`` wide, each swaying on its own), and each face's box per frame. ``enter`` maps a person's
+    position to the frame they appear at (absent before: their box is None)."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    people = []
+    for i, photo in enumerate(photos):
+        img = face_photo(photo)
+        box = np.array(FACE_BOXES.get(photo) or photo_landmarks(photo)[0], float)
+        # the head and shoulders only (2 face widths around the face), so that neighbours do not cover it
+        half = box[2] - box[0]
+        x0 = int(max(0, (box[0] + box[2]) / 2 - half))
+        y0 = int(max(0, (box[1] + box[3]) / 2 - half))
+        img = img[y0:int((box[1] + box[3]) / 2 + 1.2 * half), x0:int((box[0] + box[2]) / 2 + half)]
+        box = box - np.array([x0, y0, x0, y0])
+        s = face_px / (box[2] - box[0])
+        people.append((cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA), box * s,
+                       (i + 0.5) * w / len(photos), rng.uniform(0, 2 * np.pi, 2)))
+    frames, boxes = [], []
+    for k in range(n):
+        canvas = np.full((h, w, 3), background, np.uint8)
+        where = []
+        for i, (img, box, x, phase) in enumerate(people):
+            if enter and k < enter.get(i, 0):
+                where.append(None)
+                continue
+            cx = x + 0.04 * w * np.sin(k / 30 + phase[0])
+            cy = h / 2 + 0.05 * h * np.sin(k / 23 + phase[1])
+            ox, oy = int(round(cx - (box[0] + box[2]) / 2)), int(round(cy - (box[1] + box[3]) / 2))
+            place(canvas, img, ox, oy)
+            where.append(tuple(box + np.array([ox, oy, ox, oy])))
+        frames.append(canvas)
+        boxes.append(where)
+    return frames, boxes
+
+
+def several_faces_clip(path: str | Path, photos: tuple[str, ...] = ("astronaut", "grace_hopper"),
+                       seconds: float = 4.0, fps: int = 25, size: tuple[int, int] = (640, 360),
+                       enter: dict[int, float] | None = None, seed: int = 0) -> Path:
+    """An H.264 + AAC clip of ``several_faces_frames`` (people appear at ``enter`` seconds), with a tone for a
+    voice: an interview or a DFDC clip of two people, of whom a fake may swap one."""
+    from dfdetect.media import write_video
+
+    n = int(seconds * fps)
+    frames, _ = several_faces_frames(photos, n=n, size=size, seed=seed,
+                                     enter={i: int(t * fps) for i, t in (enter or {}).items()})
+    write_video(path, frames, fps=fps, audio=tone(seconds))
+    return Path(path)
+
+
 # -- Media without any face ---------------------------------------------------------------------------------
 # Clips with no person in them, the kinds a real corpus holds between talking heads: title cards over an
 # animated sky, credits, cartoons, landscapes, a person seen from behind. A face detector that finds faces in

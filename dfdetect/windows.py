@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dfdetect.config import Config
-from dfdetect.faces import FaceDetector, FaceFrame, FaceTracker
+from dfdetect.faces import FaceDetector, FaceFrame, MultiFaceTracker, TrackStats
 from dfdetect.media import AudioChunk, Limits, MediaError, MediaReader, Prefetch, VideoSample
 
 
@@ -33,6 +33,7 @@ class Window:
     mouth: np.ndarray
     audio_ratio: float
     first_frame: int = 0  # index k of frames[0] on the video's frame grid (overlapping windows share frames)
+    track: int = 0  # which face (``faces.MultiFaceTracker``): 0 the dominant one, the only one preprocessing cuts
 
     @property
     def face_ratio(self) -> float:
@@ -62,6 +63,7 @@ class VideoSummary:
     trimmed: float = 0.0  # seconds of leading silence skipped
     windows: int = 0
     warnings: list[str] = field(default_factory=list)
+    tracks: dict[int, TrackStats] = field(default_factory=dict)  # every face track (frames, where it was)
 
     @property
     def face_ratio(self) -> float:
@@ -134,6 +136,10 @@ def extract_windows(
 ) -> Iterator[Window]:
     """Streams a video and yields its windows in order.
 
+    With ``config.faces.max_tracks`` > 1 every face gets windows of its own (``Window.track``): at each window
+    position the dominant face's window (track 0, the one a single-face run gives) comes first, then one per
+    further track that has a face frame in it. ``Window.index`` numbers positions, shared by the tracks.
+
     Args:
         path: the video.
         config: the run's ``Config`` (media, faces, window sections).
@@ -155,9 +161,10 @@ def extract_windows(
 
     reader = MediaReader(path, fps=fps, sample_rate=sr, max_side=mc.max_side,
                          max_seconds=max_seconds if max_seconds > 0 else 0.0, limits=Limits.from_config(config))
-    tracker = FaceTracker(detector, config.faces)
+    tracker = MultiFaceTracker(detector, config.faces, config.faces.max_tracks)
     audio = _Audio(sr)
-    frames: dict[int, FaceFrame] = {}
+    tracks: dict[int, dict[int, FaceFrame]] = {0: {}}  # track -> frame index -> frame
+    frames = tracks[0]
     first_k: int | None = None  # start of window 0 (after leading silence), once known
     next_start = 0
     emitted = 0
@@ -180,16 +187,17 @@ def extract_windows(
             summary.trimmed = first_k / fps
         return first_k
 
-    def make(start: int, pad: bool) -> Window:
+    def make(start: int, pad: bool, track: int = 0) -> Window:
         idx = range(start, start + T)
         crop = config.faces.crop_size
         imgs = np.zeros((T, crop, crop, 3), np.uint8)
         mask = np.zeros(T, np.uint8)
         mouth = np.full((T, 2), -1.0, np.float32)
+        held = tracks[track]
         for j, k in enumerate(idx):
-            ff = frames.get(k)
+            ff = held.get(k)
             if ff is None:
-                if not pad:
+                if not pad and not track:  # a further track starts and ends where its face does
                     raise AssertionError(f"frame {k} missing from a complete window")
                 continue
             if ff.has_face:
@@ -199,7 +207,26 @@ def extract_windows(
         a0 = int(round(start / fps * sr))
         wave, ratio = audio.take(a0, a0 + S)
         return Window(index=0, start=start / fps, frames=imgs, mask=mask, audio=wave, mouth=mouth, first_frame=start,
-                      audio_ratio=ratio if reader.has_audio else 0.0)
+                      audio_ratio=ratio if reader.has_audio else 0.0, track=track)
+
+    def at(start: int, pad: bool, index: int) -> Iterator[Window]:
+        """The windows of every track at one position: the dominant face's, then each further face's."""
+        for t in sorted(tracks):
+            if t and not any(ff.has_face for k, ff in tracks[t].items() if start <= k < start + T):
+                continue
+            w = make(start, pad, t)
+            w.index = index
+            yield w
+
+    def others_ready(end_k: int) -> bool:
+        """Whether every running further track has given out its frames up to ``end_k`` (a track lags up to
+        one keyframe interval behind; one that ended has given out all it will)."""
+        return all(last >= end_k for t, last in tracker.open_tracks.items() if t)
+
+    def drop_before(keep: int) -> None:
+        for held in tracks.values():
+            for k in [k for k in held if k < keep]:
+                del held[k]
 
     last_start = -1  # start of the last window yielded
 
@@ -215,37 +242,37 @@ def extract_windows(
                 return
             end_k = next_start + T - 1
             need_audio = int(round((next_start + T) / fps * sr))
-            have_frames = end_k <= last_k
+            have_frames = end_k <= last_k and (final or others_ready(end_k))
             have_audio = audio.done or not reader.has_audio or audio.end >= need_audio
             if have_frames and have_audio:
-                w = make(next_start, pad=False)
+                pad = False
             elif final and emitted == 0 and last_k - next_start + 1 >= max(1, T // 2):
                 # A clip shorter than one window still gets one, padded. Longer clips drop their partial
                 # tail: a padded tail is a cue of its own (after leading-silence trimming, clips that had
                 # more silence end in padding more often).
-                w = make(next_start, pad=True)
+                pad = True
             else:
                 return
-            w.index = emitted
+            yield from at(next_start, pad, emitted)
             emitted += 1
-            yield w
             last_start = next_start
             next_start += hop
             # keep what a window ending at the last frame may still need (cover_end): all after this start
             keep = min(next_start, last_start + 1) if wc.cover_end else next_start
-            for k in [k for k in frames if k < keep]:
-                del frames[k]
+            drop_before(keep)
             audio.drop_before(int(round(keep / fps * sr)))
             if last_k - next_start + 1 < max(1, T // 2) and final:
                 return
 
-    def take_frames(items: Iterator[FaceFrame]) -> None:
+    def take_frames(items: Iterator[tuple[int, FaceFrame]]) -> None:
         nonlocal last_k
-        for ff in items:
+        for t, ff in items:
+            if first_k is None or ff.index >= first_k:
+                tracks.setdefault(t, {})[ff.index] = ff
+            if t:
+                continue
             summary.frames += 1
             summary.face_frames += int(ff.has_face)
-            if first_k is None or ff.index >= first_k:
-                frames[ff.index] = ff
             last_k = ff.index
 
     for item in Prefetch(reader):
@@ -254,8 +281,7 @@ def extract_windows(
         elif isinstance(item, AudioChunk):
             audio.add(item)
         if first_k is None and decide_start(False) is not None:
-            for k in [k for k in frames if k < first_k]:
-                del frames[k]
+            drop_before(first_k)
         if first_k is not None:
             yield from ready(False)
             if limit and emitted >= limit:
@@ -266,6 +292,7 @@ def extract_windows(
     audio.done = True
     summary.has_audio = reader.has_audio and audio.real > 0
     summary.max_faces = tracker.max_faces
+    summary.tracks = tracker.stats
     summary.duration = reader.video_end
     # a file cut short is scored on what decodes, and the verdict says so; so is a limit or a decoding error
     summary.warnings.extend(reader.notes())
@@ -275,10 +302,8 @@ def extract_windows(
         if wc.cover_end and emitted and not (limit and emitted >= limit) and last_start + T - 1 < last_k and end_start > last_start:
             # the tail the hop left out: one window ending at the last frame, overlapping the previous one
             next_start = end_start
-            w = make(end_start, pad=False)
-            w.index = emitted
+            yield from at(end_start, False, emitted)
             emitted += 1
-            yield w
     summary.windows = emitted
     if emitted == 0:
         if reader.frames_out == 0:

@@ -117,6 +117,14 @@ async function show(v) {
   li(seen, `A face in ${pct(v.face_ratio)} of frames`);
   li(seen, v.has_audio ? "Audio: yes" : "Audio: none (scored on the face only)");
   li(seen, `${v.windows} one-second windows scored` + (v.windows_skipped ? `, ${v.windows_skipped} left out (too little face)` : ""));
+  const faces = v.faces || [];
+  if (faces.length > 1) {  // several people: each face's score, and which one the verdict is about
+    for (const f of faces) {
+      li(seen, `Face ${f.face}${f.where ? ` (${f.where})` : ""}: ` +
+        (f.score == null ? (f.note || "not scored") : `score ${num(f.score)}, ${f.label}`) +
+        (f.face === v.face ? " \u2014 the verdict above is this face's" : ""));
+    }
+  }
   li(seen, `Took ${Number(v.seconds).toFixed(1)} s`);
   $("result").hidden = false;
   const ex = v.explanations || {};
