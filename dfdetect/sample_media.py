@@ -159,11 +159,11 @@ def talking_clip(path: str | Path, photo: str = "astronaut", seconds: float = 3.
 
 def several_faces_frames(photos: tuple[str, ...] = ("astronaut", "grace_hopper"), n: int = 50,
                          size: tuple[int, int] = (640, 360), face_px: float = 70.0, background: int = 90,
-                         seed: int = 0, enter: dict[int, int] | None = None,
+                         seed: int = 0, enter: dict[int, int] | None = None, leave: dict[int, int] | None = None,
                          ) -> tuple[list[np.ndarray], list[list[tuple[float, float, float, float] | None]]]:
     """Frames of several photographed people side by side (one per ``photos``, left to right, each face about
-    ``face_px`` wide, each swaying on its own), and each face's box per frame. ``enter`` maps a person's
-    position to the frame they appear at (absent before: their box is None)."""
+    ``face_px`` wide, each swaying on its own), and each face's box per frame. ``enter`` and ``leave`` map a
+    person's position to the frame they appear at and the one they are gone from (absent: their box is None)."""
     rng = np.random.default_rng(seed)
     w, h = size
     people = []
@@ -184,7 +184,7 @@ def several_faces_frames(photos: tuple[str, ...] = ("astronaut", "grace_hopper")
         canvas = np.full((h, w, 3), background, np.uint8)
         where = []
         for i, (img, box, x, phase) in enumerate(people):
-            if enter and k < enter.get(i, 0):
+            if enter and k < enter.get(i, 0) or leave and k >= leave.get(i, n):
                 where.append(None)
                 continue
             cx = x + 0.04 * w * np.sin(k / 30 + phase[0])
@@ -199,14 +199,16 @@ def several_faces_frames(photos: tuple[str, ...] = ("astronaut", "grace_hopper")
 
 def several_faces_clip(path: str | Path, photos: tuple[str, ...] = ("astronaut", "grace_hopper"),
                        seconds: float = 4.0, fps: int = 25, size: tuple[int, int] = (640, 360),
-                       enter: dict[int, float] | None = None, seed: int = 0) -> Path:
-    """An H.264 + AAC clip of ``several_faces_frames`` (people appear at ``enter`` seconds), with a tone for a
-    voice: an interview or a DFDC clip of two people, of whom a fake may swap one."""
+                       enter: dict[int, float] | None = None, leave: dict[int, float] | None = None,
+                       seed: int = 0) -> Path:
+    """An H.264 + AAC clip of ``several_faces_frames`` (people appear at ``enter`` seconds and go at ``leave``
+    seconds), with a tone for a voice: an interview or a DFDC clip of two people, of whom a fake may swap one."""
     from dfdetect.media import write_video
 
     n = int(seconds * fps)
     frames, _ = several_faces_frames(photos, n=n, size=size, seed=seed,
-                                     enter={i: int(t * fps) for i, t in (enter or {}).items()})
+                                     enter={i: int(t * fps) for i, t in (enter or {}).items()},
+                                     leave={i: int(t * fps) for i, t in (leave or {}).items()})
     write_video(path, frames, fps=fps, audio=tone(seconds))
     return Path(path)
 

@@ -75,6 +75,20 @@ def test_a_face_that_comes_later_is_picked_up(tmp_path, detector):
     assert all(w.first_frame + len(w.mask) > late.first for w in windows if w.track == 1)
 
 
+def test_a_face_that_leaves_ends_its_track(tmp_path, detector):
+    """Grace Hopper (right) leaves after 2 s: her track ends there and does not jump to the astronaut (a
+    locked track never switches faces), and the astronaut's track goes on alone."""
+    path = several_faces_clip(tmp_path / "leaves.mp4", seconds=4.0, leave={1: 2.0})
+    windows, summary = _cut(path, detector, tracks=4)
+    fps = get_config("cpu-small").media.fps
+    assert sorted(summary.tracks) == [0, 1]
+    gone = summary.tracks[1]
+    assert gone.where == "right" and gone.first == 0
+    assert 2.0 - 0.5 <= (gone.last + 1) / fps <= 2.0 + 0.01, (gone.last + 1) / fps
+    assert summary.tracks[0].where == "left" and summary.tracks[0].face_frames >= 0.9 * summary.frames
+    assert all(w.start < 2.0 for w in windows if w.track == 1)
+
+
 def test_one_face_stays_one_track(tmp_path, detector):
     from dfdetect.sample_media import talking_clip
 
