@@ -158,11 +158,11 @@ def talking_clip(path: str | Path, photo: str = "astronaut", seconds: float = 3.
 
 
 def several_faces_frames(photos: tuple[str, ...] = ("astronaut", "grace_hopper"), n: int = 50,
-                         size: tuple[int, int] = (640, 360), face_px: float = 70.0, background: int = 90,
+                         size: tuple[int, int] = (640, 360), face_px: float | None = None, background: int = 90,
                          seed: int = 0, enter: dict[int, int] | None = None, leave: dict[int, int] | None = None,
                          ) -> tuple[list[np.ndarray], list[list[tuple[float, float, float, float] | None]]]:
     """Frames of several photographed people side by side (one per ``photos``, left to right, each face about
-    ``face_px`` wide, each swaying on its own), and each face's box per frame. ``enter`` and ``leave`` map a
+    ``face_px`` wide, default 11% of the frame's width, each swaying on its own), and each face's box per frame. ``enter`` and ``leave`` map a
     person's position to the frame they appear at and the one they are gone from (absent: their box is None)."""
     rng = np.random.default_rng(seed)
     w, h = size
@@ -176,7 +176,7 @@ def several_faces_frames(photos: tuple[str, ...] = ("astronaut", "grace_hopper")
         y0 = int(max(0, (box[1] + box[3]) / 2 - half))
         img = img[y0:int((box[1] + box[3]) / 2 + 1.2 * half), x0:int((box[0] + box[2]) / 2 + half)]
         box = box - np.array([x0, y0, x0, y0])
-        s = face_px / (box[2] - box[0])
+        s = (face_px or 0.11 * w) / (box[2] - box[0])
         people.append((cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA), box * s,
                        (i + 0.5) * w / len(photos), rng.uniform(0, 2 * np.pi, 2)))
     frames, boxes = [], []
