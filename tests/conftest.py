@@ -113,6 +113,20 @@ def smoke_export(smoke_run, tmp_path_factory):
 
 
 @pytest.fixture
+def export_copy(smoke_export, tmp_path):
+    """``export_copy(name)``: a copy of ``smoke_export`` under ``tmp_path`` for a test to change (tamper with a
+    file, drop the familiarity statistics...) without touching the session's export."""
+    import shutil
+
+    def copy(name: str = "copy"):
+        dst = tmp_path / name
+        shutil.copytree(smoke_export, dst)
+        return dst
+
+    return copy
+
+
+@pytest.fixture
 def stub_videos(monkeypatch):
     """The local preprocess runner without decoding: every input is a failed row, as a missing file is (for
     tests of what happens around the per-video work: input lists, splits, leak checks)."""

@@ -8,7 +8,6 @@ checks the mechanics: what is saved, what is refused, and what a verdict says in
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -98,12 +97,6 @@ def clip(tmp_path_factory):
     return talking_clip(tmp_path_factory.mktemp("fam") / "talk.mp4", seconds=3.0)
 
 
-def _copy(export, tmp_path, name="copy"):
-    dst = tmp_path / name
-    shutil.copytree(export, dst)
-    return dst
-
-
 def test_export_writes_statistics_and_the_card_states_domain_and_abstention(smoke_export):
     card = json.loads((smoke_export / "model_card.json").read_text())
     fam = card["familiarity"]
@@ -132,8 +125,8 @@ def _rehash(export) -> None:
     (export / "model_card.json").write_text(json.dumps(card))
 
 
-def test_unfamiliar_video_is_uncertain_unless_told_not_to_abstain(smoke_export, clip, tmp_path, capsys):
-    strict = _copy(smoke_export, tmp_path, "strict")
+def test_unfamiliar_video_is_uncertain_unless_told_not_to_abstain(smoke_export, clip, tmp_path, capsys, export_copy):
+    strict = export_copy("strict")
     _set_threshold(strict, 0.0)  # nothing is familiar enough: every video is out of distribution
     with Detector(strict) as det:
         v = det.predict_video(clip)
@@ -151,7 +144,7 @@ def test_unfamiliar_video_is_uncertain_unless_told_not_to_abstain(smoke_export, 
     text = capsys.readouterr().out
     assert text.startswith(f"{clip}: UNCERTAIN: this video is unlike anything this model was trained on")
 
-    lenient = _copy(smoke_export, tmp_path, "lenient")
+    lenient = export_copy("lenient")
     _set_threshold(lenient, float("inf"))
     with Detector(lenient) as det:
         w = det.predict_video(clip)
@@ -159,8 +152,8 @@ def test_unfamiliar_video_is_uncertain_unless_told_not_to_abstain(smoke_export, 
     assert "unlike anything" not in w.reason
 
 
-def test_export_without_statistics_still_predicts_with_a_notice(smoke_export, clip, tmp_path, capsys):
-    old = _copy(smoke_export, tmp_path, "old")
+def test_export_without_statistics_still_predicts_with_a_notice(smoke_export, clip, tmp_path, capsys, export_copy):
+    old = export_copy("old")
     (old / FILE).unlink()  # as exported before familiarity existed
     notices: list[str] = []
     with Detector(old, notify=notices.append) as det:
@@ -175,13 +168,13 @@ def test_export_without_statistics_still_predicts_with_a_notice(smoke_export, cl
         f"notice: {notices[0]}"]
 
 
-def test_statistics_of_another_model_are_refused(smoke_export, clip, tmp_path, capsys):
+def test_statistics_of_another_model_are_refused(smoke_export, clip, tmp_path, capsys, export_copy):
     import keras
 
     from dfdetect.config import load_config
     from dfdetect.model import build_model
 
-    other = _copy(smoke_export, tmp_path, "other")
+    other = export_copy("other")
     keras.utils.set_random_seed(123)
     build_model(load_config(other / "config.yaml")).save(other / "model.keras")  # another model, same shape
     _rehash(other)  # a folder put together consistently, yet with another model's statistics

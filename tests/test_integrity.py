@@ -147,14 +147,6 @@ def test_not_a_zip_is_a_clear_refusal(tmp_path):
 
 
 # --- on a real export: dfdetect export records the hashes, predict checks them ------------------------------
-def _copy_export(smoke_export: Path, tmp_path: Path, name: str) -> Path:
-    import shutil
-
-    dst = tmp_path / name
-    shutil.copytree(smoke_export, dst)
-    return dst
-
-
 def test_export_records_every_file_and_they_verify(smoke_export):
     card = json.loads((smoke_export / "model_card.json").read_text())
     files = card["files"]
@@ -163,12 +155,12 @@ def test_export_records_every_file_and_they_verify(smoke_export):
     assert verify_files(smoke_export, card) == ""
 
 
-def test_predict_refuses_a_changed_model_file_in_one_line(smoke_export, tmp_path, capsys):
+def test_predict_refuses_a_changed_model_file_in_one_line(smoke_export, tmp_path, capsys, export_copy):
     from dfdetect.cli import main
     from dfdetect.predict import Detector
     from dfdetect.sample_media import talking_clip
 
-    bad = _copy_export(smoke_export, tmp_path, "bad")
+    bad = export_copy("bad")
     data = bytearray((bad / "model.tflite").read_bytes())
     data[len(data) // 2] ^= 0xFF  # one byte in the middle of the weights
     (bad / "model.tflite").write_bytes(bytes(data))
@@ -180,10 +172,10 @@ def test_predict_refuses_a_changed_model_file_in_one_line(smoke_export, tmp_path
     assert len(err) == 1 and err[0].startswith("error: ") and "model.tflite does not match the sha256" in err[0]
 
 
-def test_an_export_without_hashes_predicts_with_a_notice(smoke_export, tmp_path):
+def test_an_export_without_hashes_predicts_with_a_notice(smoke_export, tmp_path, export_copy):
     from dfdetect.predict import Detector
 
-    old = _copy_export(smoke_export, tmp_path, "old")
+    old = export_copy("old")
     card = json.loads((old / "model_card.json").read_text())
     del card["files"]
     (old / "model_card.json").write_text(json.dumps(card))
@@ -193,11 +185,11 @@ def test_an_export_without_hashes_predicts_with_a_notice(smoke_export, tmp_path)
     assert notices == [NOT_VERIFIED]
 
 
-def test_a_lambda_model_keras_is_refused_even_with_a_matching_card(smoke_export, tmp_path):
+def test_a_lambda_model_keras_is_refused_even_with_a_matching_card(smoke_export, tmp_path, export_copy):
     """Whoever rewrites the card as well gets past the hashes; the .keras check still refuses a Lambda."""
     from dfdetect.predict import Detector
 
-    evil = _copy_export(smoke_export, tmp_path, "evil")
+    evil = export_copy("evil")
     x = keras.Input((4,))
     keras.Model(x, keras.layers.Lambda(lambda t: t + 1.0)(x)).save(evil / "model.keras")
     (evil / "model.tflite").unlink()  # so that predict loads model.keras
