@@ -23,7 +23,7 @@ import pytest
 
 import dfdetect
 from dfdetect.media import write_video
-from dfdetect.sample_media import face_photo, talking_clip, tone
+from dfdetect.sample_media import face_photo, several_faces_clip, talking_clip, tone
 
 BOUNDARY = "dfdetect-test-boundary"
 TOKEN = "s3cret-token"
@@ -164,6 +164,7 @@ def clips(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("serve-clips")
     talking_clip(d / "talk.mp4", seconds=2.0)
     talking_clip(d / "mute.mp4", seconds=2.0, audio=False)
+    several_faces_clip(d / "two.mp4", seconds=2.0)  # two people side by side
     write_video(d / "noface.mp4", [np.full((120, 160, 3), 60, np.uint8)] * 24, fps=12, audio=tone(2.0))
     data = (d / "talk.mp4").read_bytes()
     (d / "broken.mp4").write_bytes(data[: len(data) // 3])  # cut short: a container with no index
@@ -402,6 +403,14 @@ def test_page_in_headless_chromium(main, clips, tmp_path):
             assert "A face in 100% of frames" in seen and "Audio: yes" in seen and "Took" in seen
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
             page.screenshot(path=str(tmp_path / "serve-page.png"), full_page=True)
+            # two people: each face's score is listed, and which one the verdict is about
+            page.set_input_files("#file", str(clips / "two.mp4"))
+            page.click("#go")
+            page.locator("#seen li", has_text="Face 1").wait_for(timeout=60_000)  # (the CSP forbids eval)
+            seen = page.inner_text("#seen")
+            assert "Face 0 (left): score" in seen and "Face 1 (right): score" in seen, seen
+            assert seen.count("the verdict above is this face's") == 1, seen
+            assert "2 faces scored: the verdict is face" in page.inner_text("#notes")
             # the API docs render offline: Swagger UI lists the endpoints from /openapi.json
             page.goto(main.url + "/docs")
             page.wait_for_selector(".opblock", timeout=20_000)
