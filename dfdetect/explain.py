@@ -133,9 +133,10 @@ def overlay(frame: np.ndarray, heat: np.ndarray) -> np.ndarray:
 
 
 def explain_window(model, window, out_dir: str | Path, name: str, sample_rate: int = 16000,
-                   threshold: float = 0.5) -> list[Path]:
+                   threshold: float = 0.5, face: str = "") -> list[Path]:
     """Writes ``<name>_faces.png`` (Grad-CAM) and ``<name>_spectrogram.png`` (log-mel saliency) for one
-    window; a model without that modality skips its picture."""
+    window; a model without that modality skips its picture. ``face`` names the face shown where a video has
+    several (``face 1 (right)``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     mask = window.mask.astype(np.float32)
@@ -159,8 +160,8 @@ def explain_window(model, window, out_dir: str | Path, name: str, sample_rate: i
         for r, stream in enumerate(streams, start=1):
             axes[r, 0].text(-0.08, 0.5, f"{stream} stream\n{cam['share'][stream]:.0%} of evidence", fontsize=8,
                             rotation=90, va="center", ha="right", transform=axes[r, 0].transAxes)
-        fig.suptitle(f"Grad-CAM: where the {cam['target']} evidence is (window at {window.start:.1f} s, "
-                     f"fake score {cam['score']:.2f})")
+        fig.suptitle(f"Grad-CAM: where the {cam['target']} evidence is ({face + ', ' if face else ''}window at "
+                     f"{window.start:.1f} s, fake score {cam['score']:.2f})")
         files.append(out / f"{name}_faces.png")
         fig.savefig(files[-1], dpi=100, bbox_inches="tight")
         plt.close(fig)
@@ -197,12 +198,22 @@ def timeline_plot(verdict, out_dir: str | Path, name: str, threshold: float, tit
         ax.text((s["start"] + s["end"]) / 2, 1.0, s.get("modality", ""), ha="center", va="top", fontsize=7)
     ax.axhline(threshold, color="black", ls="--", lw=1, label=f"video threshold {threshold:.2f}")
     ax.set(ylim=(-0.02, 1.02), xlabel="seconds", ylabel="P(fake)",
-           title=f"{title or Path(verdict.path).name}: {verdict.label} ({verdict.score:.2f}); shaded: fake segments")
+           title=f"{title or Path(verdict.path).name}{', ' if _face_words(verdict) else ''}{_face_words(verdict)}: "
+                 f"{verdict.label} ({verdict.score:.2f}); shaded: fake segments")
     ax.legend(fontsize=7, ncol=5, loc="upper left")
     path = out / f"{name}_timeline.png"
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def _face_words(verdict) -> str:
+    """``face 1 (right) of 2`` where a video has several faces scored (the verdict's face); else nothing."""
+    scored = [f for f in verdict.faces if f.get("score") is not None]
+    if len(scored) < 2:
+        return ""
+    where = next((f["where"] for f in scored if f["face"] == verdict.face), "")
+    return f"face {verdict.face}{f' ({where})' if where else ''} of {len(scored)}"
 
 
 def explain_video(detector, path: str | Path, out_dir: str | Path, title: str | None = None):
@@ -215,7 +226,7 @@ def explain_video(detector, path: str | Path, out_dir: str | Path, title: str | 
     worst = int(np.argmax([w["fake"] for w in v.timeline]))
     name = Path(path).stem
     files = explain_window(detector.model, windows[worst], out_dir, name, detector.config.media.sample_rate,
-                           detector.threshold)
+                           detector.threshold, _face_words(v))
     files.append(timeline_plot(v, out_dir, name, detector.threshold, title))
     del v._windows  # type: ignore[attr-defined]
     return v, files

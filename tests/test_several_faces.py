@@ -114,6 +114,9 @@ def test_the_verdict_names_the_face_and_lists_them(two_people, smoke_export):
         assert round(v.score, 4) == scores[v.face]
         assert v.label == v.faces[v.face]["label"]
         assert v.reason.startswith(f"2 faces scored: the verdict is face {v.face}'s")
+        from dfdetect.explain import _face_words  # what --explain's pictures are titled with
+
+        assert _face_words(v) == f"face {v.face} ({v.faces[v.face]['where']}) of 2"
         # batch prediction (decoding in a worker process) says the same
         (b,) = list(iter_verdicts(det, [two_people], workers=1))
         assert b.faces == v.faces and b.face == v.face
