@@ -369,7 +369,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 0:
         raise UsageError(f"--workers must be 0 or more, got {args.workers}")
     # no model, no card, another model's familiarity statistics: a UsageError (exit 2)
-    det = Detector(args.model, threshold=args.threshold, abstain=not args.no_abstain)
+    if args.max_faces < 1:
+        raise UsageError(f"--max-faces must be 1 or more, got {args.max_faces}")
+    det = Detector(args.model, threshold=args.threshold, abstain=not args.no_abstain, max_faces=args.max_faces)
     failed = 0
     crashes: list[tuple[str, str]] = []
     log = _log_path(args)
@@ -718,7 +720,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "was seen (windows, share of frames with a face, audio or not) and whether the video is like "
                     "the model's training data (in_distribution, familiarity); when it is not, the label is "
                     "'uncertain' (its score is not reliable) unless --no-abstain. A video with no face is "
-                    "'uncertain' with reason 'no face found'. Bad files get status "
+                    "'uncertain' with reason 'no face found'. Several people: every face is scored and the "
+                    "verdict is the most suspicious face's ('face' says which, 'faces' lists them). Bad files "
+                    "get status "
                     "'failed' with a reason and the batch goes on; exit code 3 if any failed. A file that "
                     "hits a bug gets status 'error' (reason 'internal error: ...', traceback in the log) and "
                     "the batch goes on; exit code 1. The verdict itself is data, never the exit code.")
@@ -735,6 +739,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--explain", metavar="DIR", help="write PNG explanations per video here: face heat maps and "
                                                      "spectrogram saliency of the most suspicious window, and "
                                                      "the per-frame score track with fake segments")
+    pr.add_argument("--max-faces", type=int, default=4, metavar="N",
+                    help="faces followed and scored at once (default 4); 1 scores only the dominant face, as "
+                         "training data is cut")
     pr.add_argument("--workers", type=int, default=None, metavar="N",
                     help="processes that decode videos and track faces while this one runs the model, so the "
                          "next videos decode while one is scored (default 1; 0 = all in this process, one video "

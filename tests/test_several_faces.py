@@ -161,3 +161,16 @@ def test_most_suspicious_face_decides(two_people, smoke_export):
         assert [f["face"] for f in v.faces if f["score"] > 0.5] == [right]
         det.max_faces = 1
         assert det.predict_video(two_people).score == pytest.approx(0.05)
+
+
+def test_cli_max_faces(two_people, smoke_export, capsys):
+    import json
+
+    from dfdetect.cli import main
+
+    assert main(["predict", str(two_people), "--model", str(smoke_export), "--json", "--no-progress",
+                 "--max-faces", "1"]) == 0
+    one = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert one["face"] == 0 and [f["face"] for f in one["faces"]] == [0]
+    assert main(["predict", str(two_people), "--model", str(smoke_export), "--max-faces", "0"]) == 2
+    assert "error: --max-faces must be 1 or more, got 0" in capsys.readouterr().err
