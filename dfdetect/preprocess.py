@@ -206,9 +206,14 @@ def _init_worker(config: Config, log_dir: str | None = None) -> None:
         fd = os.open(str(Path(log_dir) / f"worker-{os.getpid()}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         os.dup2(fd, 2)
         os.close(fd)
-    from dfdetect.quiet import import_tensorflow_quietly
+    from dfdetect.shards import native_crc32c
 
-    import_tensorflow_quietly()  # once per worker, not inside the first video's time
+    if native_crc32c() is None:  # windows are then written with TensorFlow's TFRecordWriter
+        from dfdetect.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()  # once per worker, not inside the first video's time
+    # (otherwise TensorFlow is never imported here: its import took 8 s of CPU on a loaded 2-core machine,
+    # which every worker of a run paid before its first video)
 
     from dfdetect.faces import FaceDetector
 
@@ -238,13 +243,11 @@ class _WindowWriter:
         self.thread = threading.Thread(target=self._run, name="dfdetect-window-writer", daemon=True)
 
     def _run(self) -> None:
-        import tensorflow as tf
-
-        from dfdetect.shards import serialize_window
+        from dfdetect.shards import record_writer, serialize_window
 
         cache: dict[int, bytes] = {}  # overlapping windows compress each frame once
         try:
-            with tf.io.TFRecordWriter(self.path) as writer:
+            with record_writer(self.path) as writer:
                 while (w := self.queue.get()) is not None:
                     writer.write(serialize_window(w, self.record, self.vid, self.seconds, cache))
         except BaseException as e:  # noqa: BLE001 - handed to the producer, which raises it
