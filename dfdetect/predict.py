@@ -133,6 +133,7 @@ class Detector:
     """
 
     FORMATS = ("tflite", "keras", "saved_model")
+    max_faces = 4  # (a class default too: a Detector assembled by hand, as tests do, follows every face)
 
     def __init__(self, model_dir: str | Path | None = None, threshold: float | None = None,
                  batch_size: int = 8, fmt: str | None = None, model_file: str | Path | None = None,
