@@ -66,6 +66,18 @@ class Limits:
 # decoder threads. H.264/HEVC output is bit-exact whatever the thread count, so windows do not change. Measured
 # on 40 frames of 7680x4320 H.264: 16 frame threads (FFmpeg's choice on 16 cores) peak at 1581 MB, 3 at 366 MB.
 _DECODER_BUDGET = 640 * 2**20
+# At most this many decoder threads per video (0: FFmpeg's choice, cores + 1). A preprocessing run with a worker
+# process per core sets 1 (``set_decoder_threads``): the cores are busy with other videos anyway, and frame
+# threads cost CPU of their own (the 30 s benchmark clip decodes in 1.37 CPU-s on one thread, 1.63-1.70 with
+# FFmpeg's three). Pixels do not depend on it.
+_DECODE_THREADS = 0
+
+
+def set_decoder_threads(n: int) -> None:
+    """Caps the decoder threads of every video this process opens from now on (0: no cap)."""
+    global _DECODE_THREADS
+    _DECODE_THREADS = max(0, int(n))
+
 # Audio decoded before the first video frame is held until that frame's time is known; past this much the file
 # is refused (one whose video starts that late, or never, would otherwise fill memory).
 _MAX_PENDING_AUDIO_S = 120.0
@@ -532,6 +544,8 @@ class MediaReader:
             # fewer frame threads for very large frames: each thread holds frames of its own
             auto = min(16, _cores() + 1)  # what FFmpeg's thread_count=0 picks
             threads = max(1, min(auto, _DECODER_BUDGET // int(w * h * 1.5 * 4)))
+            if _DECODE_THREADS:
+                threads = min(threads, _DECODE_THREADS)
             if threads < auto:
                 vstream.codec_context.thread_count = threads
 

@@ -174,3 +174,22 @@ def test_no_skipping_where_the_codec_is_not_known_to_allow_it(tmp_path):
     v1, _, r1 = _read(clip, 15.0, skip=True)
     assert r1.frames_skipped == 0 and r1.frames_decoded == r0.frames_decoded == 50
     assert all(np.array_equal(x[2], y[2]) for x, y in zip(v0, v1)) and len(v0) == len(v1)
+
+
+def test_one_decoder_thread_per_worker_changes_nothing(tmp_path, monkeypatch):
+    from dfdetect import media
+    from dfdetect.preprocess import _decode_threads
+
+    assert _decode_threads(1) == 0  # a single worker: FFmpeg's own choice
+    monkeypatch.setattr(media, "_cores", lambda: 2)
+    assert _decode_threads(2) == 1 and _decode_threads(8) == 1
+    monkeypatch.setattr(media, "_cores", lambda: 16)
+    assert _decode_threads(4) == 4
+    clip = _clip(tmp_path / "c.mp4", 2.0, 25)
+    v0, a0, _ = _read(clip, 15.0, skip=True)
+    monkeypatch.setattr(media, "_DECODE_THREADS", 0)
+    media.set_decoder_threads(1)
+    v1, a1, _ = _read(clip, 15.0, skip=True)
+    assert media._DECODE_THREADS == 1
+    assert len(v0) == len(v1) and all(x[:2] == y[:2] and np.array_equal(x[2], y[2]) for x, y in zip(v0, v1))
+    np.testing.assert_array_equal(np.concatenate([s for _, s in a0]), np.concatenate([s for _, s in a1]))
