@@ -197,9 +197,9 @@ def timeline_plot(verdict, out_dir: str | Path, name: str, threshold: float, tit
         ax.axvspan(s["start"], s["end"], color="tab:red", alpha=0.15)
         ax.text((s["start"] + s["end"]) / 2, 1.0, s.get("modality", ""), ha="center", va="top", fontsize=7)
     ax.axhline(threshold, color="black", ls="--", lw=1, label=f"video threshold {threshold:.2f}")
+    who = ", ".join(x for x in (title or Path(verdict.path).name, _face_words(verdict)) if x)
     ax.set(ylim=(-0.02, 1.02), xlabel="seconds", ylabel="P(fake)",
-           title=f"{title or Path(verdict.path).name}{', ' if _face_words(verdict) else ''}{_face_words(verdict)}: "
-                 f"{verdict.label} ({verdict.score:.2f}); shaded: fake segments")
+           title=f"{who}: {verdict.label} ({verdict.score:.2f}); shaded: fake segments")
     ax.legend(fontsize=7, ncol=5, loc="upper left")
     path = out / f"{name}_timeline.png"
     fig.savefig(path, dpi=100, bbox_inches="tight")

@@ -187,7 +187,7 @@ def extract_windows(
             summary.trimmed = first_k / fps
         return first_k
 
-    def make(start: int, pad: bool, track: int = 0) -> Window:
+    def make(start: int, pad: bool, track: int, sound: tuple[np.ndarray, float]) -> Window:
         idx = range(start, start + T)
         crop = config.faces.crop_size
         imgs = np.zeros((T, crop, crop, 3), np.uint8)
@@ -204,17 +204,19 @@ def extract_windows(
                 imgs[j], mask[j] = ff.crop, 1
                 if ff.mouth is not None:
                     mouth[j] = ff.mouth
-        a0 = int(round(start / fps * sr))
-        wave, ratio = audio.take(a0, a0 + S)
+        wave, ratio = sound
         return Window(index=0, start=start / fps, frames=imgs, mask=mask, audio=wave, mouth=mouth, first_frame=start,
                       audio_ratio=ratio if reader.has_audio else 0.0, track=track)
 
     def at(start: int, pad: bool, index: int) -> Iterator[Window]:
-        """The windows of every track at one position: the dominant face's, then each further face's."""
+        """The windows of every track at one position: the dominant face's, then each further face's (one
+        waveform for all: the same time span)."""
+        a0 = int(round(start / fps * sr))
+        sound = audio.take(a0, a0 + S)
         for t in sorted(tracks):
             if t and not any(ff.has_face for k, ff in tracks[t].items() if start <= k < start + T):
                 continue
-            w = make(start, pad, t)
+            w = make(start, pad, t, sound)
             w.index = index
             yield w
 
